@@ -1,0 +1,13 @@
+"""Thin ComfyUI adapters over ``megactor_core``: types in and out, model paths, progress."""
+
+from .loader import LoadMegActorModel
+from .model_paths import register_model_folders
+
+register_model_folders()
+
+NODE_CLASS_MAPPINGS = {
+    "MegActorLoadModel": LoadMegActorModel,
+}
+NODE_DISPLAY_NAME_MAPPINGS = {
+    "MegActorLoadModel": "Load MegActor-Σ Model",
+}

@@ -1,0 +1,61 @@
+"""Load MegActor-Σ Model."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import comfy.model_management as mm
+import folder_paths
+import torch
+
+from ..megactor_core.dtypes import DTYPES, parse_dtype
+from ..megactor_core.models import MegActorSigma, load_checkpoint
+from .model_paths import model_path
+
+MODEL_TYPE = "MEGACTOR_MODEL"
+
+
+@dataclass
+class MegActorModel:
+    """What the loader gives other nodes: the network, kept on the offload device between runs."""
+
+    model: MegActorSigma
+    load_device: torch.device
+    offload_device: torch.device
+    dtype: torch.dtype
+    path: str
+
+
+class LoadMegActorModel:
+    DESCRIPTION = ("Loads a MegActor-Σ checkpoint (denoiser, reference transformer, driven encoder) "
+                   "from ComfyUI/models/megactor/.")
+    CATEGORY = "MegActor-Σ"
+    RETURN_TYPES = (MODEL_TYPE,)
+    RETURN_NAMES = ("model",)
+    FUNCTION = "load"
+
+    @classmethod
+    def INPUT_TYPES(cls):
+        return {
+            "required": {
+                "checkpoint": (folder_paths.get_filename_list("megactor"),
+                               {"tooltip": "A .safetensors file in ComfyUI/models/megactor/"}),
+                "precision": (["auto", *DTYPES], {
+                    "default": "auto",
+                    "tooltip": "auto: what ComfyUI picks for diffusion models on this device "
+                               "(fp16/bf16 on GPUs that run them well, fp32 on CPU)",
+                }),
+            }
+        }
+
+    def load(self, checkpoint: str, precision: str):
+        path = model_path("megactor", checkpoint)
+        load_device = mm.get_torch_device()
+        offload_device = mm.unet_offload_device()
+        if precision == "auto":
+            dtype = mm.unet_dtype(device=load_device,
+                                  supported_dtypes=[torch.bfloat16, torch.float16, torch.float32])
+        else:
+            dtype = parse_dtype(precision)
+        model = load_checkpoint(path, device=offload_device, dtype=dtype)
+        return (MegActorModel(model, load_device, offload_device, dtype, path),)

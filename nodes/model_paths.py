@@ -1,0 +1,34 @@
+"""Our model folders under ComfyUI's ``models/``, registered so ``extra_model_paths.yaml`` works."""
+
+from __future__ import annotations
+
+import os
+
+import folder_paths
+
+# folder name -> (file extensions, what goes there and where it comes from)
+MODEL_FOLDERS = {
+    "megactor": (
+        {".safetensors"},
+        "MegActor-Σ checkpoints (.safetensors). No trained weights are published: train them with "
+        "`python -m megactor_core.training.train`, or build the untrained PixArt-α initialisation with "
+        "`python -m megactor_core.models.init_from_pixart`",
+    ),
+}
+
+
+def register_model_folders() -> None:
+    for name, (extensions, _) in MODEL_FOLDERS.items():
+        folder_paths.add_model_folder_path(name, os.path.join(folder_paths.models_dir, name))
+        folder_paths.folder_names_and_paths[name][1].update(extensions)
+
+
+def model_path(folder: str, filename: str) -> str:
+    """The full path of ``filename`` in a model folder, or an error saying where to put it."""
+    path = folder_paths.get_full_path(folder, filename)
+    if path is None:
+        extensions, origin = MODEL_FOLDERS[folder]
+        places = ", ".join(folder_paths.get_folder_paths(folder))
+        raise FileNotFoundError(f"{filename!r} not found in the '{folder}' model folder ({places}). "
+                                f"Put it there: {origin}.")
+    return path

@@ -1,0 +1,79 @@
+"""Minimal stand-ins for the ComfyUI modules our nodes import, and the plugin loaded as ComfyUI
+loads it (the repository folder imported as a package)."""
+
+from __future__ import annotations
+
+import importlib.machinery
+import importlib.util
+import os
+import sys
+import types
+from pathlib import Path
+
+import torch
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _module(name: str) -> types.ModuleType:
+    module = types.ModuleType(name)
+    module.__spec__ = importlib.machinery.ModuleSpec(name, None)
+    return module
+
+
+def folder_paths_stub(models_dir: Path) -> types.ModuleType:
+    fp = _module("folder_paths")
+    fp.models_dir = str(models_dir)
+    fp.folder_names_and_paths = {}
+
+    def add_model_folder_path(name, path, is_default=False):
+        paths, _ = fp.folder_names_and_paths.setdefault(name, ([], set()))
+        if path not in paths:
+            paths.append(path)
+
+    def get_folder_paths(name):
+        return list(fp.folder_names_and_paths[name][0])
+
+    def get_filename_list(name):
+        paths, extensions = fp.folder_names_and_paths[name]
+        return sorted(f for p in paths if os.path.isdir(p) for f in os.listdir(p)
+                      if not extensions or os.path.splitext(f)[1] in extensions)
+
+    def get_full_path(name, filename):
+        for p in fp.folder_names_and_paths[name][0]:
+            candidate = os.path.join(p, filename)
+            if os.path.isfile(candidate):
+                return candidate
+        return None
+
+    fp.add_model_folder_path = add_model_folder_path
+    fp.get_folder_paths = get_folder_paths
+    fp.get_filename_list = get_filename_list
+    fp.get_full_path = get_full_path
+    return fp
+
+
+def model_management_stub() -> types.ModuleType:
+    mm = _module("comfy.model_management")
+    mm.get_torch_device = lambda: torch.device("cpu")
+    mm.unet_offload_device = lambda: torch.device("cpu")
+    mm.unet_dtype = lambda device=None, model_params=0, supported_dtypes=(), weight_dtype=None: torch.float32
+    return mm
+
+
+def load_plugin(monkeypatch, models_dir: Path) -> types.ModuleType:
+    """Install the stubs and import the repository as ComfyUI does: a package from its folder."""
+    comfy = _module("comfy")
+    comfy.model_management = model_management_stub()
+    monkeypatch.setitem(sys.modules, "comfy", comfy)
+    monkeypatch.setitem(sys.modules, "comfy.model_management", comfy.model_management)
+    monkeypatch.setitem(sys.modules, "folder_paths", folder_paths_stub(models_dir))
+    name = "megactor_plugin"
+    for key in [k for k in sys.modules if k == name or k.startswith(name + ".")]:
+        monkeypatch.delitem(sys.modules, key)
+    spec = importlib.util.spec_from_file_location(name, ROOT / "__init__.py",
+                                                  submodule_search_locations=[str(ROOT)])
+    module = importlib.util.module_from_spec(spec)
+    monkeypatch.setitem(sys.modules, name, module)
+    spec.loader.exec_module(module)
+    return module

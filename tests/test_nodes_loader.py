@@ -1,0 +1,65 @@
+"""The plugin as ComfyUI sees it: registration and the model loader node."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import pytest
+import torch
+
+from megactor_core.models import MegActorSigma, save_checkpoint
+from tests.comfy_stubs import ROOT, load_plugin
+from tests.conftest import randomize, tiny_config
+
+
+@pytest.fixture
+def plugin(monkeypatch, tmp_path):
+    return load_plugin(monkeypatch, tmp_path / "models")
+
+
+def test_registers_nodes_and_model_folder(plugin):
+    assert plugin.NODE_CLASS_MAPPINGS.keys() == plugin.NODE_DISPLAY_NAME_MAPPINGS.keys()
+    assert plugin.NODE_DISPLAY_NAME_MAPPINGS["MegActorLoadModel"] == "Load MegActor-Σ Model"
+    fp = sys.modules["folder_paths"]
+    assert fp.folder_names_and_paths["megactor"][1] == {".safetensors"}
+    for cls in plugin.NODE_CLASS_MAPPINGS.values():
+        assert isinstance(cls.INPUT_TYPES(), dict)
+        assert hasattr(cls, cls.FUNCTION) and len(cls.RETURN_TYPES) == len(cls.RETURN_NAMES)
+
+
+def test_import_is_light(tmp_path):
+    """Importing the plugin loads no model and none of the heavy libraries (fresh interpreter)."""
+    code = (
+        "import sys, pytest, pathlib\n"
+        "from tests.comfy_stubs import ROOT, load_plugin\n"
+        f"load_plugin(pytest.MonkeyPatch(), pathlib.Path({str(tmp_path)!r}))\n"
+        "heavy = [m for m in ('diffusers', 'transformers', 'whisper', 'onnxruntime', 'cv2') if m in sys.modules]\n"
+        "assert 'megactor_plugin.nodes' in sys.modules\n"
+        "print('heavy:', heavy)\n"
+    )
+    result = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "heavy: []"
+
+
+@pytest.mark.parametrize("precision, dtype", [("auto", torch.float32), ("bf16", torch.bfloat16)])
+def test_loader_node_loads_a_checkpoint(plugin, tmp_path, precision, dtype):
+    model = randomize(MegActorSigma(tiny_config()))
+    save_checkpoint(model, tmp_path / "models" / "megactor" / "tiny.safetensors")
+    (tmp_path / "models" / "megactor" / "notes.txt").write_text("not a model")
+    node = plugin.NODE_CLASS_MAPPINGS["MegActorLoadModel"]
+    assert node.INPUT_TYPES()["required"]["checkpoint"][0] == ["tiny.safetensors"]
+    (handle,) = node().load("tiny.safetensors", precision)
+    assert handle.dtype == dtype and handle.load_device == torch.device("cpu")
+    # The plugin package has its own copy of megactor_core, so compare values, not classes.
+    assert handle.model.config.to_dict() == model.config.to_dict()
+    assert all(p.dtype == dtype for p in handle.model.parameters())
+    loaded = handle.model.state_dict()
+    assert all(torch.equal(loaded[k], v.to(dtype)) for k, v in model.state_dict().items())
+
+
+def test_loader_node_missing_file_says_where(plugin):
+    node = plugin.NODE_CLASS_MAPPINGS["MegActorLoadModel"]
+    with pytest.raises(FileNotFoundError, match=r"'gone.safetensors' not found .*models/megactor.*init_from_pixart"):
+        node().load("gone.safetensors", "auto")
