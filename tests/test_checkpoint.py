@@ -9,11 +9,17 @@ import pytest
 import torch
 from safetensors.torch import load_file, save_file
 
-from megactor_core.models import CheckpointError, MegActorSigma, load_checkpoint, read_checkpoint, save_checkpoint
-from megactor_core.models import init_from_pixart, summary
-from megactor_core.models.checkpoint import load_weights
-from tests.conftest import randomize, tiny_config
-from tests.test_pixart_equivalence import original_layout, tiny_pixart
+from megactor_core.models import (
+    CheckpointError,
+    MegActorSigma,
+    init_from_pixart,
+    load_checkpoint,
+    read_checkpoint,
+    save_checkpoint,
+    summary,
+)
+from megactor_core.models.checkpoint import check_weights
+from tests.tiny_models import original_layout, randomize, tiny_config, tiny_pixart
 
 
 def outputs(model: MegActorSigma, audio: bool = True) -> torch.Tensor:
@@ -91,7 +97,7 @@ def test_checkpoint_of_another_config_names_the_differences(tmp_path):
     path = save_checkpoint(MegActorSigma(tiny_config(hidden_size=64, num_heads=4)), tmp_path / "m.safetensors")
     config, tensors, _ = read_checkpoint(path)
     with pytest.raises(CheckpointError, match="hidden_size: file 64 vs model 32"):
-        load_weights(MegActorSigma(tiny_config()), tensors, config, source=str(path))
+        check_weights(MegActorSigma(tiny_config()), tensors, config, source=str(path))
 
 
 def test_next_stage_adds_zero_modules(tmp_path):

@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from megactor_core.models import MegActorConfig, MegActorSigma
-from tests.conftest import randomize, tiny_config
+from tests.tiny_models import randomize, tiny_config
 
 
 def block_outputs(model: MegActorSigma, *args, **kwargs) -> list[torch.Tensor]:
@@ -199,7 +199,7 @@ def test_gradient_checkpointing_gives_the_same_gradients():
     model.enable_gradient_checkpointing()
     checkpointed = grads()
     assert len(plain) == len(checkpointed) > 0
-    for a, b in zip(plain, checkpointed):
+    for a, b in zip(plain, checkpointed, strict=True):
         torch.testing.assert_close(a, b)
 
 

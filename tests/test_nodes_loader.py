@@ -10,7 +10,7 @@ import torch
 
 from megactor_core.models import MegActorSigma, save_checkpoint
 from tests.comfy_stubs import ROOT, load_plugin
-from tests.conftest import randomize, tiny_config
+from tests.tiny_models import randomize, tiny_config
 
 
 @pytest.fixture

@@ -6,20 +6,8 @@ import pytest
 import torch
 from diffusers import PixArtTransformer2DModel
 
-from megactor_core.models import MegActorSigma
 from megactor_core.models.pixart import config_from_pixart, init_from_pixart, load_pixart
-from tests.conftest import randomize
-
-
-def tiny_pixart(cross_attention: bool = False) -> PixArtTransformer2DModel:
-    torch.manual_seed(0)
-    model = PixArtTransformer2DModel(
-        num_attention_heads=2, attention_head_dim=16, in_channels=4, out_channels=8, num_layers=3,
-        sample_size=8, patch_size=2, norm_num_groups=1,
-        cross_attention_dim=32 if cross_attention else None,
-        caption_channels=24 if cross_attention else None,
-    )
-    return randomize(model, seed=1).eval()
+from tests.tiny_models import original_layout, tiny_pixart
 
 
 def pixart_out(model: PixArtTransformer2DModel, x: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
@@ -61,42 +49,6 @@ def test_text_cross_attention_is_dropped():
         expected = pixart(x, encoder_hidden_states=text, timestep=t,
                           added_cond_kwargs={"resolution": None, "aspect_ratio": None}, return_dict=False)[0]
         torch.testing.assert_close(ours.eval()(x[:, None], t)[:, 0], expected, rtol=1e-5, atol=1e-5)
-
-
-def original_layout(pixart: PixArtTransformer2DModel) -> dict[str, torch.Tensor]:
-    """The tiny diffusers model written with the key names of PixArt-α's own ``.pth`` release."""
-    sd = pixart.state_dict()
-    out = {
-        "pos_embed": torch.zeros(1, 16, 32),  # buffer of a 4x4 token grid (sample_size 8, patch 2)
-        "x_embedder.proj.weight": sd["pos_embed.proj.weight"],
-        "x_embedder.proj.bias": sd["pos_embed.proj.bias"],
-        "t_embedder.mlp.0.weight": sd["adaln_single.emb.timestep_embedder.linear_1.weight"],
-        "t_embedder.mlp.0.bias": sd["adaln_single.emb.timestep_embedder.linear_1.bias"],
-        "t_embedder.mlp.2.weight": sd["adaln_single.emb.timestep_embedder.linear_2.weight"],
-        "t_embedder.mlp.2.bias": sd["adaln_single.emb.timestep_embedder.linear_2.bias"],
-        "t_block.1.weight": sd["adaln_single.linear.weight"],
-        "t_block.1.bias": sd["adaln_single.linear.bias"],
-        "y_embedder.y_embedding": torch.zeros(120, 24),
-        "y_embedder.y_proj.fc1.weight": sd["caption_projection.linear_1.weight"],
-        "y_embedder.y_proj.fc1.bias": sd["caption_projection.linear_1.bias"],
-        "y_embedder.y_proj.fc2.weight": sd["caption_projection.linear_2.weight"],
-        "y_embedder.y_proj.fc2.bias": sd["caption_projection.linear_2.bias"],
-        "final_layer.scale_shift_table": sd["scale_shift_table"],
-        "final_layer.linear.weight": sd["proj_out.weight"],
-        "final_layer.linear.bias": sd["proj_out.bias"],
-    }
-    for i in range(len(pixart.transformer_blocks)):
-        d, o = f"transformer_blocks.{i}.", f"blocks.{i}."
-        out[o + "scale_shift_table"] = sd[d + "scale_shift_table"]
-        for leaf in ("weight", "bias"):
-            out[o + f"attn.qkv.{leaf}"] = torch.cat([sd[d + f"attn1.to_{p}.{leaf}"] for p in "qkv"])
-            out[o + f"attn.proj.{leaf}"] = sd[d + f"attn1.to_out.0.{leaf}"]
-            out[o + f"cross_attn.q_linear.{leaf}"] = sd[d + f"attn2.to_q.{leaf}"]
-            out[o + f"cross_attn.kv_linear.{leaf}"] = torch.cat([sd[d + f"attn2.to_{p}.{leaf}"] for p in "kv"])
-            out[o + f"cross_attn.proj.{leaf}"] = sd[d + f"attn2.to_out.0.{leaf}"]
-            out[o + f"mlp.fc1.{leaf}"] = sd[d + f"ff.net.0.proj.{leaf}"]
-            out[o + f"mlp.fc2.{leaf}"] = sd[d + f"ff.net.2.{leaf}"]
-    return out
 
 
 def test_original_pth_converts_like_diffusers_folder(tmp_path):

@@ -5,8 +5,8 @@ from __future__ import annotations
 import json
 import os
 import tempfile
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Mapping
 
 import torch
 from safetensors import SafetensorError, safe_open
@@ -81,24 +81,30 @@ def read_checkpoint(path: str | os.PathLike, device: torch.device | str = "cpu"
 
 def load_checkpoint(path: str | os.PathLike, *, device: torch.device | str = "cpu",
                     dtype: torch.dtype | None = None, config: MegActorConfig | None = None) -> MegActorSigma:
-    """Build the model a checkpoint describes and load its weights.
+    """Build the model a checkpoint describes and load its weights (in the file's dtype unless
+    ``dtype`` is given).
 
     ``config`` builds a different model from the file instead, e.g. the file's config with audio
     attention or temporal modules switched on for the next training stage: modules the file
     lacks then start at their zero initialisation. Every other difference is an error.
     """
     file_config, tensors, _ = read_checkpoint(path, device)
-    with torch.device(device):
-        model = MegActorSigma(config or file_config)
-    load_weights(model, tensors, file_config, source=str(path))
+    config = config or file_config
+    with torch.device("meta"):  # shapes only: no time or memory spent on a random init
+        model = MegActorSigma(config)
+    check_weights(model, tensors, file_config, source=str(path))
+    if set(model.state_dict()) - set(tensors):  # modules new to this config need a real init
+        with torch.device(device):
+            model = MegActorSigma(config)
+    model.load_state_dict(tensors, strict=False, assign=True)
     if dtype is not None:
         model.to(dtype)
     return model.eval()
 
 
-def load_weights(model: MegActorSigma, tensors: Mapping[str, torch.Tensor], file_config: MegActorConfig,
-                 source: str = "checkpoint") -> None:
-    """Copy ``tensors`` into ``model``, naming every mismatch of shape or structure."""
+def check_weights(model: MegActorSigma, tensors: Mapping[str, torch.Tensor], file_config: MegActorConfig,
+                  source: str = "checkpoint") -> None:
+    """Fail, naming every mismatch of shape or structure, unless ``tensors`` fit ``model``."""
     own = model.state_dict()
     problems = []
     shape_errors = [f"{k}: file {tuple(t.shape)}, model {tuple(own[k].shape)}"
@@ -115,7 +121,6 @@ def load_weights(model: MegActorSigma, tensors: Mapping[str, torch.Tensor], file
         differences = _config_differences(file_config, model.config)
         raise CheckpointError(f"{source} does not fit the model: " + "; ".join(problems)
                               + (f". Config differences: {differences}" if differences else ""))
-    model.load_state_dict(tensors, strict=False)
 
 
 def _addable(key: str, file_config: MegActorConfig) -> bool:

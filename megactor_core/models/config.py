@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import dataclasses
 import json
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any, Mapping
+from typing import Any
 
 CONFIG_VERSION = 1
 
@@ -104,7 +105,7 @@ class MegActorConfig:
     def has_temporal(self, block: int) -> bool:
         return self.use_temporal and block in self.temporal_blocks
 
-    def replace(self, **changes: Any) -> "MegActorConfig":
+    def replace(self, **changes: Any) -> MegActorConfig:
         return dataclasses.replace(self, **changes)
 
     def to_dict(self) -> dict[str, Any]:
@@ -118,7 +119,7 @@ class MegActorConfig:
         return json.dumps(self.to_dict(), sort_keys=True)
 
     @classmethod
-    def from_dict(cls, data: Mapping[str, Any]) -> "MegActorConfig":
+    def from_dict(cls, data: Mapping[str, Any]) -> MegActorConfig:
         known = {f.name for f in dataclasses.fields(cls)}
         unknown = sorted(set(data) - known)
         if unknown:
@@ -127,5 +128,5 @@ class MegActorConfig:
         return cls(**values)
 
     @classmethod
-    def from_json(cls, text: str) -> "MegActorConfig":
+    def from_json(cls, text: str) -> MegActorConfig:
         return cls.from_dict(json.loads(text))

@@ -67,13 +67,14 @@ class DenoisingTransformer(DiTTrunk):
         t = self.timesteps(timestep, batch, x.device)
         modulation, embedded = self.time_embed(t, x.dtype)
         modulation = repeat_per_frame(modulation, frames)
-        refs = self._reference_tokens(reference, batch, frames)
+        refs = self._reference_tokens(reference, batch)
         own_mask, ref_mask = self._masks(attention_mask, batch, frames, rows * cols, refs, x.device)
         audio, audio_scale = self._audio(audio, audio_scale, batch, frames, x)
 
         for i in range(len(self.blocks)):
             x = self.run_block(
-                i, x, modulation, frames=frames, reference=refs.get(i),
+                i, x, modulation, frames=frames,
+                reference=repeat_per_frame(refs[i], frames) if i in refs else None,
                 mask=ref_mask if i in refs else own_mask, audio=audio, audio_scale=audio_scale,
             )
 
@@ -91,8 +92,9 @@ class DenoisingTransformer(DiTTrunk):
                              "(same batch, frames and latent size as the latents)")
         return driven.to(latents.dtype)
 
-    def _reference_tokens(self, reference: ReferenceFeatures | None, batch: int,
-                          frames: int) -> dict[int, torch.Tensor]:
+    def _reference_tokens(self, reference: ReferenceFeatures | None, batch: int) -> dict[int, torch.Tensor]:
+        """Reference tokens per block at the latents' batch size (repeated per frame block by block,
+        so only one block's copy exists at a time)."""
         if reference is None:
             return {}
         wanted = set(self.config.reference_blocks)
@@ -101,9 +103,7 @@ class DenoisingTransformer(DiTTrunk):
                              f"model injects into blocks {sorted(wanted)}")
         if reference.batch not in (1, batch):
             raise ValueError(f"reference features have batch {reference.batch}; expected 1 or {batch}")
-        if reference.batch != batch:
-            reference = ReferenceFeatures({i: t.expand(batch, *t.shape[1:]) for i, t in reference.tokens.items()})
-        return {i: repeat_per_frame(t, frames) for i, t in reference.tokens.items()}
+        return {i: t.expand(batch, *t.shape[1:]) for i, t in reference.tokens.items()}
 
     def _masks(self, mask: torch.Tensor | None, batch: int, frames: int, tokens: int,
                refs: dict[int, torch.Tensor], device: torch.device

@@ -11,8 +11,9 @@ from __future__ import annotations
 import json
 import math
 import re
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 import torch
 from safetensors.torch import load_file
@@ -110,7 +111,7 @@ def original_to_diffusers(state: Mapping[str, torch.Tensor]) -> dict[str, torch.
         module, _, leaf = rest.rpartition(".")
         if module in _FUSED:
             attn, parts = _FUSED[module]
-            for part, chunk in zip(parts, tensor.chunk(len(parts), dim=0)):
+            for part, chunk in zip(parts, tensor.chunk(len(parts), dim=0), strict=True):
                 out[f"{block}.{attn}.to_{part}.{leaf}"] = chunk
             continue
         renamed = _rename(rest, _PTH_BLOCK)

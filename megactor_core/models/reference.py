@@ -20,7 +20,7 @@ class ReferenceFeatures:
     def batch(self) -> int:
         return next(iter(self.tokens.values())).shape[0]
 
-    def to(self, device: torch.device | str | None = None, dtype: torch.dtype | None = None) -> "ReferenceFeatures":
+    def to(self, device: torch.device | str | None = None, dtype: torch.dtype | None = None) -> ReferenceFeatures:
         return ReferenceFeatures({i: t.to(device=device, dtype=dtype) for i, t in self.tokens.items()})
 
 
