@@ -14,6 +14,12 @@ MODEL_FOLDERS = {
         "`python -m megactor_core.training.train`, or build the untrained PixArt-α initialisation with "
         "`python -m megactor_core.models.init_from_pixart`",
     ),
+    "whisper": (
+        {".pt"},
+        "an openai-whisper checkpoint (tiny.pt for the paper's setting; base.pt, small.pt, ... work too) "
+        "or a Hugging Face Whisper folder (e.g. openai/whisper-tiny: config.json + model.safetensors) "
+        "as a sub-folder",
+    ),
 }
 
 
@@ -23,9 +29,24 @@ def register_model_folders() -> None:
         folder_paths.folder_names_and_paths[name][1].update(extensions)
 
 
+def model_choices(folder: str, with_subfolders: bool = False) -> list[str]:
+    """Files of a model folder; with ``with_subfolders``, also its sub-folders holding a config.json
+    (Hugging Face model folders)."""
+    choices = set(folder_paths.get_filename_list(folder))
+    if with_subfolders:
+        for root in folder_paths.get_folder_paths(folder):
+            if os.path.isdir(root):
+                choices.update(name for name in os.listdir(root)
+                               if os.path.isfile(os.path.join(root, name, "config.json")))
+    return sorted(choices)
+
+
 def model_path(folder: str, filename: str) -> str:
-    """The full path of ``filename`` in a model folder, or an error saying where to put it."""
+    """The full path of a file or model sub-folder, or an error saying where to put it."""
     path = folder_paths.get_full_path(folder, filename)
+    if path is None:
+        path = next((os.path.join(root, filename) for root in folder_paths.get_folder_paths(folder)
+                     if os.path.isdir(os.path.join(root, filename))), None)
     if path is None:
         extensions, origin = MODEL_FOLDERS[folder]
         places = ", ".join(folder_paths.get_folder_paths(folder))

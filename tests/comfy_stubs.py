@@ -58,15 +58,41 @@ def model_management_stub() -> types.ModuleType:
     mm.get_torch_device = lambda: torch.device("cpu")
     mm.unet_offload_device = lambda: torch.device("cpu")
     mm.unet_dtype = lambda device=None, model_params=0, supported_dtypes=(), weight_dtype=None: torch.float32
+    mm.text_encoder_offload_device = lambda: torch.device("cpu")
+    mm.should_use_fp16 = lambda device=None, model_params=0, prioritize_performance=True, manual_cast=False: False
+    mm.interrupted = False
+
+    def throw_exception_if_processing_interrupted():
+        if mm.interrupted:
+            raise InterruptedError("Processing interrupted")
+
+    mm.throw_exception_if_processing_interrupted = throw_exception_if_processing_interrupted
     return mm
+
+
+class ProgressBar:
+    """Records what ComfyUI's progress bar would show."""
+
+    updates: list[tuple[int, int]] = []
+
+    def __init__(self, total: int) -> None:
+        self.total = total
+
+    def update_absolute(self, value: int, total: int | None = None, preview=None) -> None:
+        self.total = total or self.total
+        ProgressBar.updates.append((value, self.total))
 
 
 def load_plugin(monkeypatch, models_dir: Path) -> types.ModuleType:
     """Install the stubs and import the repository as ComfyUI does: a package from its folder."""
     comfy = _module("comfy")
     comfy.model_management = model_management_stub()
+    comfy.utils = _module("comfy.utils")
+    comfy.utils.ProgressBar = ProgressBar
+    ProgressBar.updates = []
     monkeypatch.setitem(sys.modules, "comfy", comfy)
     monkeypatch.setitem(sys.modules, "comfy.model_management", comfy.model_management)
+    monkeypatch.setitem(sys.modules, "comfy.utils", comfy.utils)
     monkeypatch.setitem(sys.modules, "folder_paths", folder_paths_stub(models_dir))
     name = "megactor_plugin"
     for key in [k for k in sys.modules if k == name or k.startswith(name + ".")]:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import torch
 from diffusers import PixArtTransformer2DModel
 
@@ -70,3 +72,15 @@ def original_layout(pixart: PixArtTransformer2DModel) -> dict[str, torch.Tensor]
             out[o + f"mlp.fc1.{leaf}"] = sd[d + f"ff.net.0.proj.{leaf}"]
             out[o + f"mlp.fc2.{leaf}"] = sd[d + f"ff.net.2.{leaf}"]
     return out
+
+
+def tiny_whisper_file(path: Path) -> Path:
+    """A random openai-whisper checkpoint with the real layout: 80 mels, 30 s windows, width 16, 2 layers."""
+    from whisper.model import ModelDimensions, Whisper
+
+    dims = ModelDimensions(n_mels=80, n_audio_ctx=1500, n_audio_state=16, n_audio_head=2, n_audio_layer=2,
+                           n_vocab=100, n_text_ctx=8, n_text_state=16, n_text_head=2, n_text_layer=1)
+    torch.manual_seed(0)
+    model = Whisper(dims)
+    torch.save({"dims": dims.__dict__, "model_state_dict": model.state_dict()}, path)
+    return path

@@ -18,6 +18,7 @@ from typing import Any
 import torch
 from safetensors.torch import load_file
 
+from ..state_dict import rename_prefix
 from .config import MegActorConfig
 from .megactor import MegActorSigma
 
@@ -75,19 +76,12 @@ class PixArtError(ValueError):
     """Weights that are not the PixArt-α these conversions understand."""
 
 
-def _rename(key: str, table: Mapping[str, str]) -> str | None:
-    for src, dst in table.items():
-        if key == src or key.startswith(src + "."):
-            return dst + key[len(src):]
-    return None
-
-
 def diffusers_key(ours: str) -> str | None:
     """The diffusers PixArt-α key a trunk parameter of ours comes from; None for new parts."""
     m = _BLOCK_KEY.fullmatch(ours)
     if m is None:
-        return _rename(ours, _TOP)
-    rest = _rename(m.group(2), _BLOCK)
+        return rename_prefix(ours, _TOP)
+    rest = rename_prefix(m.group(2), _BLOCK)
     return None if rest is None else f"transformer_blocks.{m.group(1)}.{rest}"
 
 
@@ -101,7 +95,7 @@ def original_to_diffusers(state: Mapping[str, torch.Tensor]) -> dict[str, torch.
             continue
         m = _BLOCK_KEY.fullmatch(key)
         if m is None:
-            renamed = _rename(key, _PTH_TOP)
+            renamed = rename_prefix(key, _PTH_TOP)
             if renamed is None:
                 unknown.append(key)
             else:
@@ -114,7 +108,7 @@ def original_to_diffusers(state: Mapping[str, torch.Tensor]) -> dict[str, torch.
             for part, chunk in zip(parts, tensor.chunk(len(parts), dim=0), strict=True):
                 out[f"{block}.{attn}.to_{part}.{leaf}"] = chunk
             continue
-        renamed = _rename(rest, _PTH_BLOCK)
+        renamed = rename_prefix(rest, _PTH_BLOCK)
         if renamed is None:
             unknown.append(key)
         else:

@@ -1,0 +1,143 @@
+"""Whisper hidden states aligned to video frames: ``[frames, tokens, width]`` per video."""
+
+from __future__ import annotations
+
+import logging
+import math
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+import torch
+
+from .waveform import WHISPER_SAMPLE_RATE, to_whisper_waveform
+from .whisper_encoder import WhisperEncoder
+
+log = logging.getLogger(__name__)
+
+SAMPLES_PER_POSITION = WHISPER_SAMPLE_RATE // WhisperEncoder.positions_per_second  # 320 = 20 ms
+# Audio longer than one 30 s Whisper window is encoded in windows every 20 s; each keeps its
+# middle (5 s margins dropped where a neighbour covers them), so every kept position has
+# at least 5 s of real context on both sides whenever the audio has it.
+WINDOW_HOP_POSITIONS = 1000
+WINDOW_MARGIN_POSITIONS = 250
+
+Progress = Callable[[int, int], None]
+
+
+@dataclass
+class AudioFeatures:
+    """Per-frame audio features of one video.
+
+    ``features[i]`` holds, for video frame ``i``, the Whisper positions within ``context`` of the
+    frame's centre from each chosen encoder layer: ``[frames, (2*context+1) * layers, width]``
+    (position-major). Positions outside the audio are zeros, never Whisper's padding.
+    """
+
+    features: torch.Tensor
+    fps: float
+    context: int
+    layers: tuple[int, ...]
+    padded_frames: int = 0  # frames past the end of the given audio, encoded from added silence
+
+    @property
+    def frames(self) -> int:
+        return self.features.shape[0]
+
+
+def whisper_states(encoder: WhisperEncoder, samples: torch.Tensor, *, batch_windows: int = 4,
+                   progress: Progress | None = None) -> torch.Tensor:
+    """Mono 16 kHz ``samples`` -> hidden states ``[num_states, positions, width]`` (float32, CPU).
+
+    ``positions = ceil(samples / 320)``: one per 20 ms of the given audio; what Whisper computes
+    for its own zero padding past the end is cut off. Each window is an independent Whisper
+    call on at most 30 s of audio, exactly as Whisper encodes a single clip.
+    """
+    from whisper.audio import N_SAMPLES, log_mel_spectrogram, pad_or_trim
+
+    device = next(encoder.parameters()).device
+    dtype = next(encoder.parameters()).dtype
+    window = encoder.window_positions
+    positions = math.ceil(samples.shape[0] / SAMPLES_PER_POSITION)
+    starts = [0]
+    while starts[-1] + window < positions:
+        starts.append(starts[-1] + WINDOW_HOP_POSITIONS)
+    out = torch.zeros(encoder.num_states, positions, encoder.width)
+    for first in range(0, len(starts), batch_windows):
+        batch = starts[first:first + batch_windows]
+        mels = []
+        for start in batch:
+            segment = samples[start * SAMPLES_PER_POSITION:(start + window) * SAMPLES_PER_POSITION]
+            mel = log_mel_spectrogram(segment.to(device), encoder.n_mels, padding=N_SAMPLES)
+            mels.append(pad_or_trim(mel, 2 * window))
+        with torch.no_grad():
+            states = encoder(torch.stack(mels).to(dtype)).float().cpu()
+        for start, state in zip(batch, states, strict=True):
+            keep_from = start if start == 0 else start + WINDOW_MARGIN_POSITIONS
+            keep_to = min(positions, start + window if start == starts[-1] else start + window - WINDOW_MARGIN_POSITIONS)
+            out[:, keep_from:keep_to] = state[:, keep_from - start:keep_to - start]
+        if progress is not None:
+            progress(min(first + batch_windows, len(starts)), len(starts))
+    return out
+
+
+def frame_features(states: torch.Tensor, fps: float, frames: int, context: int,
+                   layers: Sequence[int]) -> torch.Tensor:
+    """Hidden states ``[num_states, positions, width]`` -> ``[frames, (2*context+1)*len(layers), width]``.
+
+    Frame ``i`` is centred at ``(i + 0.5) / fps`` seconds, i.e. Whisper position
+    ``floor((i + 0.5) / fps * 50)``; it takes that position and ``context`` on either side.
+    """
+    positions = states.shape[1]
+    centres = torch.floor((torch.arange(frames, dtype=torch.float64) + 0.5) / fps
+                          * WhisperEncoder.positions_per_second).long()
+    index = centres[:, None] + torch.arange(-context, context + 1)[None]  # [frames, 2c+1]
+    inside = (index >= 0) & (index < positions)
+    picked = states[list(layers)][:, index.clamp(0, positions - 1)]  # [L, frames, 2c+1, W]
+    picked = picked * inside[None, :, :, None]
+    return picked.permute(1, 2, 0, 3).reshape(frames, -1, states.shape[-1])
+
+
+def encode_audio(
+    encoder: WhisperEncoder,
+    waveform: torch.Tensor,
+    sample_rate: int,
+    fps: float,
+    *,
+    frames: int | None = None,
+    context: int = 2,
+    layers: Sequence[int] | None = None,
+    progress: Progress | None = None,
+) -> AudioFeatures:
+    """Audio at any rate and channel count -> per-frame Whisper features for a video at ``fps``.
+
+    ``frames`` defaults to the audio's duration times ``fps``, rounded (every frame centre lies
+    within the audio). When more frames are asked for than the audio covers, the audio is
+    extended with silence and a warning says so. ``layers`` picks encoder states (0 = input
+    embedding, ``num_states - 1`` = last layer); default all.
+    """
+    if not fps or not math.isfinite(fps) or fps <= 0:
+        raise ValueError(f"fps must be a positive number, got {fps!r}")
+    if context < 0:
+        raise ValueError(f"context must be 0 or more positions, got {context}")
+    layers = tuple(range(encoder.num_states)) if layers is None else tuple(layers)
+    bad = [i for i in layers if not 0 <= i < encoder.num_states]
+    if bad or not layers:
+        raise ValueError(f"layers {list(layers)} must be non-empty and within 0..{encoder.num_states - 1} "
+                         f"for this Whisper ({encoder.num_states - 1} layers + input embedding)")
+    samples = to_whisper_waveform(waveform, sample_rate)
+    covered = max(1, round(samples.shape[0] / WHISPER_SAMPLE_RATE * fps))
+    frames = covered if frames is None else frames
+    if frames <= 0:
+        raise ValueError(f"frame count must be positive, got {frames}")
+    padded = max(0, frames - covered)
+    needed = math.ceil(frames / fps * WHISPER_SAMPLE_RATE)
+    if needed > samples.shape[0]:
+        log.warning("audio is %.2f s but %d frames at %g fps need %.2f s: padding %.2f s of silence",
+                    samples.shape[0] / WHISPER_SAMPLE_RATE, frames, fps, needed / WHISPER_SAMPLE_RATE,
+                    (needed - samples.shape[0]) / WHISPER_SAMPLE_RATE)
+        samples = torch.nn.functional.pad(samples, (0, needed - samples.shape[0]))
+    # Audio far longer than the video: encode only what the frames use, plus Whisper context.
+    limit = max(needed + WINDOW_MARGIN_POSITIONS * SAMPLES_PER_POSITION, encoder.window_positions * SAMPLES_PER_POSITION)
+    samples = samples[:limit]
+    states = whisper_states(encoder, samples, progress=progress)
+    return AudioFeatures(frame_features(states, fps, frames, context, layers), float(fps), context, layers, padded)

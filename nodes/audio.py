@@ -1,0 +1,104 @@
+"""Load Whisper Model and MegActor-Σ Audio Encode."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+
+import comfy.model_management as mm
+import comfy.utils
+import torch
+
+from ..megactor_core.audio import AudioFeatures, WhisperEncoder, encode_audio, load_whisper_encoder
+from ..megactor_core.dtypes import DTYPES, parse_dtype
+from .model_paths import model_choices, model_path
+
+WHISPER_TYPE = "MEGACTOR_WHISPER"
+AUDIO_FEATURES_TYPE = "MEGACTOR_AUDIO_FEATURES"
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class WhisperModel:
+    """The frozen encoder, kept on the offload device between runs."""
+
+    encoder: WhisperEncoder
+    load_device: torch.device
+    offload_device: torch.device
+    dtype: torch.dtype
+
+
+class LoadWhisperModel:
+    DESCRIPTION = "Loads a Whisper encoder (openai .pt or Hugging Face folder) from ComfyUI/models/whisper/."
+    CATEGORY = "MegActor-Σ"
+    RETURN_TYPES = (WHISPER_TYPE,)
+    RETURN_NAMES = ("whisper",)
+    FUNCTION = "load"
+
+    @classmethod
+    def INPUT_TYPES(cls):
+        return {
+            "required": {
+                "model": (model_choices("whisper", with_subfolders=True),
+                          {"tooltip": "tiny.pt (the paper's choice) or a Hugging Face Whisper folder"}),
+                "precision": (["auto", *DTYPES], {"default": "auto",
+                                                  "tooltip": "auto: fp16 on GPU, fp32 on CPU"}),
+            }
+        }
+
+    def load(self, model: str, precision: str):
+        encoder = load_whisper_encoder(model_path("whisper", model))
+        load_device, offload_device = mm.get_torch_device(), mm.text_encoder_offload_device()
+        if precision == "auto":
+            dtype = torch.float16 if mm.should_use_fp16(load_device) else torch.float32
+        else:
+            dtype = parse_dtype(precision)
+        return (WhisperModel(encoder.to(offload_device, dtype), load_device, offload_device, dtype),)
+
+
+class AudioEncode:
+    DESCRIPTION = ("Turns audio into per-frame Whisper features for a video at the given fps. "
+                   "The frame count follows the audio unless given; audio shorter than the frames "
+                   "asked for is extended with silence (a warning says so).")
+    CATEGORY = "MegActor-Σ"
+    RETURN_TYPES = (AUDIO_FEATURES_TYPE, "INT")
+    RETURN_NAMES = ("audio_features", "frame_count")
+    FUNCTION = "encode"
+
+    @classmethod
+    def INPUT_TYPES(cls):
+        return {
+            "required": {
+                "audio": ("AUDIO",),
+                "whisper": (WHISPER_TYPE,),
+                "fps": ("FLOAT", {"default": 25.0, "min": 0.0, "max": 240.0, "step": 0.001,
+                                  "tooltip": "frame rate of the video to make (e.g. the driving video's)"}),
+                "frame_count": ("INT", {"default": 0, "min": 0, "max": 100000,
+                                        "tooltip": "0: as many frames as the audio lasts"}),
+                "context": ("INT", {"default": 2, "min": 0, "max": 50,
+                                    "tooltip": "Whisper positions (20 ms each) taken on either side of a frame"}),
+            }
+        }
+
+    def encode(self, audio, whisper: WhisperModel, fps: float, frame_count: int, context: int):
+        if not isinstance(audio, dict) or "waveform" not in audio or "sample_rate" not in audio:
+            raise ValueError("audio must be a ComfyUI AUDIO: a dict with 'waveform' [batch, channels, samples] "
+                             f"and 'sample_rate'; got {type(audio).__name__}")
+        bar = comfy.utils.ProgressBar(1)
+
+        def progress(done: int, total: int) -> None:
+            mm.throw_exception_if_processing_interrupted()
+            bar.update_absolute(done, total)
+
+        encoder = whisper.encoder.to(whisper.load_device)
+        try:
+            features: AudioFeatures = encode_audio(
+                encoder, audio["waveform"], audio["sample_rate"], fps,
+                frames=frame_count or None, context=context, progress=progress,
+            )
+        finally:
+            whisper.encoder.to(whisper.offload_device)
+        if features.padded_frames:
+            log.warning("MegActor-Σ Audio Encode: the audio covers %d frames; %d more were padded with silence",
+                        features.frames - features.padded_frames, features.padded_frames)
+        return (features, features.frames)
