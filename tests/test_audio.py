@@ -195,3 +195,10 @@ def test_hugging_face_folder_matches_transformers(tmp_path):
         expected = torch.stack(hf.encoder(mel, output_hidden_states=True).hidden_states, dim=1)
         got = ours(mel)
     torch.testing.assert_close(got, expected, rtol=1e-4, atol=1e-4)
+
+
+def test_long_audio_for_a_short_video_encodes_only_what_it_needs(whisper):
+    calls = []
+    out = encode_audio(whisper, background(100.0)[None], SR, 25, frames=50,
+                       progress=lambda done, total: calls.append(total))
+    assert out.frames == 50 and calls == [1]  # one 30 s window, not five

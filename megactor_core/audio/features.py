@@ -73,7 +73,8 @@ def whisper_states(encoder: WhisperEncoder, samples: torch.Tensor, *, batch_wind
             states = encoder(torch.stack(mels).to(dtype)).float().cpu()
         for start, state in zip(batch, states, strict=True):
             keep_from = start if start == 0 else start + WINDOW_MARGIN_POSITIONS
-            keep_to = min(positions, start + window if start == starts[-1] else start + window - WINDOW_MARGIN_POSITIONS)
+            keep_to = start + window if start == starts[-1] else start + window - WINDOW_MARGIN_POSITIONS
+            keep_to = min(positions, keep_to)
             out[:, keep_from:keep_to] = state[:, keep_from - start:keep_to - start]
         if progress is not None:
             progress(min(first + batch_windows, len(starts)), len(starts))
@@ -137,7 +138,7 @@ def encode_audio(
                     (needed - samples.shape[0]) / WHISPER_SAMPLE_RATE)
         samples = torch.nn.functional.pad(samples, (0, needed - samples.shape[0]))
     # Audio far longer than the video: encode only what the frames use, plus Whisper context.
-    limit = max(needed + WINDOW_MARGIN_POSITIONS * SAMPLES_PER_POSITION, encoder.window_positions * SAMPLES_PER_POSITION)
-    samples = samples[:limit]
+    margin, window = (n * SAMPLES_PER_POSITION for n in (WINDOW_MARGIN_POSITIONS, encoder.window_positions))
+    samples = samples[:max(needed + margin, window)]
     states = whisper_states(encoder, samples, progress=progress)
     return AudioFeatures(frame_features(states, fps, frames, context, layers), float(fps), context, layers, padded)
