@@ -1,0 +1,42 @@
+"""Head angles (yaw, pitch, roll) per frame from 68 face landmarks."""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+
+from .face import FaceLandmarks
+
+# A generic head in millimetres (x right, y up, z towards the camera), at six iBUG-68 points:
+# nose tip, chin, outer eye corners, mouth corners. Widely used for PnP head pose.
+MODEL_POINTS = {
+    30: (0.0, 0.0, 0.0),
+    8: (0.0, -330.0, -65.0),
+    36: (-225.0, 170.0, -135.0),
+    45: (225.0, 170.0, -135.0),
+    48: (-150.0, -150.0, -125.0),
+    54: (150.0, -150.0, -125.0),
+}
+
+
+def head_angles(landmarks: FaceLandmarks) -> np.ndarray:
+    """``[N, 3]`` yaw, pitch, roll in degrees (0 = facing the camera), by PnP on a pinhole
+    camera with focal length = image width, centred on the image."""
+    index = list(MODEL_POINTS)
+    model = np.array([MODEL_POINTS[i] for i in index], np.float64) * [1.0, -1.0, -1.0]  # to image axes
+    f = float(landmarks.width)
+    camera = np.array([[f, 0, landmarks.width / 2], [0, f, landmarks.height / 2], [0, 0, 1]], np.float64)
+    angles = np.zeros((landmarks.frames, 3), np.float32)
+    for i, points in enumerate(landmarks.points):
+        _, rvec, _ = cv2.solvePnP(model, points[index].astype(np.float64), camera, None,
+                                  flags=cv2.SOLVEPNP_ITERATIVE)
+        angles[i] = _euler(cv2.Rodrigues(rvec)[0])
+    return angles
+
+
+def _euler(rotation: np.ndarray) -> np.ndarray:
+    """Yaw (about y), pitch (about x), roll (about z) in degrees of ``R = Rz(roll) Ry(yaw) Rx(pitch)``."""
+    yaw = np.arcsin(-np.clip(rotation[2, 0], -1.0, 1.0))
+    pitch = np.arctan2(rotation[2, 1], rotation[2, 2])
+    roll = np.arctan2(rotation[1, 0], rotation[0, 0])
+    return np.degrees([yaw, pitch, roll])
