@@ -105,7 +105,7 @@ def encode_audio(
     fps: float,
     *,
     frames: int | None = None,
-    context: int = 2,
+    context: int = 4,
     layers: Sequence[int] | None = None,
     progress: Progress | None = None,
 ) -> AudioFeatures:

@@ -43,8 +43,9 @@ class WhisperEncoder(nn.Module):
     """Whisper's audio encoder; ``forward`` returns all hidden states, not only the last.
 
     State 0 is the input embedding (convolutions + positions), state ``i`` the output of block
-    ``i``; the last state has the final layer norm applied (as Hugging Face's
-    ``output_hidden_states`` gives them).
+    ``i``, all before Whisper's final layer norm: the states the official MegActor-Σ code feeds
+    its audio attention. (Hugging Face's ``output_hidden_states`` differs only in applying the
+    final layer norm to the last one.)
     """
 
     positions_per_second = 50  # 16 kHz, hop 160, then a stride-2 conv
@@ -76,7 +77,6 @@ class WhisperEncoder(nn.Module):
         for block in enc.blocks:
             x = block(x)
             states.append(x)
-        states[-1] = enc.ln_post(x)
         return torch.stack(states, dim=1)
 
 
