@@ -7,6 +7,7 @@ temporal modules, on per-position frame sequences ``[batch * tokens, frames, wid
 
 from __future__ import annotations
 
+import numpy as np
 import torch
 
 
@@ -44,3 +45,19 @@ def unpatchify(tokens: torch.Tensor, rows: int, cols: int, patch: int) -> torch.
     x = tokens.reshape(m, rows, cols, patch, patch, channels)
     x = x.permute(0, 5, 1, 3, 2, 4)
     return x.reshape(m, channels, rows * patch, cols * patch)
+
+
+def images_to_uint8(images: torch.Tensor) -> np.ndarray:
+    """Frames ``[N, H, W, C]`` in 0..1 (ComfyUI's IMAGE) -> uint8 numpy ``[N, H, W, C]``."""
+    return (images.detach().float().clamp(0, 1) * 255).round().to(torch.uint8).cpu().numpy()
+
+
+def images_to_numpy(images: torch.Tensor) -> np.ndarray:
+    """Frames ``[N, H, W, C]`` in 0..1 -> float32 numpy, unchanged in layout."""
+    return images.detach().float().cpu().numpy()
+
+
+def images_from_numpy(frames: np.ndarray) -> torch.Tensor:
+    """uint8 or float numpy ``[N, H, W, C]`` -> float32 tensor in 0..1 (ComfyUI's IMAGE)."""
+    tensor = torch.from_numpy(np.ascontiguousarray(frames))
+    return tensor.float() / 255.0 if frames.dtype == np.uint8 else tensor.float()

@@ -1,6 +1,14 @@
 """Thin ComfyUI adapters over ``megactor_core``: types in and out, model paths, progress."""
 
 from .audio import AudioEncode, LoadWhisperModel
+from .landmarks import (
+    FaceDropFrames,
+    FaceLandmarksNode,
+    FaceRegionMasks,
+    LandmarksFromPoseKeypoint,
+    LoadDWPose,
+    MotionAmplitude,
+)
 from .loader import LoadMegActorModel
 from .model_paths import register_model_folders
 
@@ -10,9 +18,21 @@ NODE_CLASS_MAPPINGS = {
     "MegActorLoadModel": LoadMegActorModel,
     "MegActorLoadWhisper": LoadWhisperModel,
     "MegActorAudioEncode": AudioEncode,
+    "MegActorLoadDWPose": LoadDWPose,
+    "MegActorFaceLandmarks": FaceLandmarksNode,
+    "MegActorLandmarksFromPoseKeypoint": LandmarksFromPoseKeypoint,
+    "MegActorFaceRegionMasks": FaceRegionMasks,
+    "MegActorFaceDrop": FaceDropFrames,
+    "MegActorMotionAmplitude": MotionAmplitude,
 }
 NODE_DISPLAY_NAME_MAPPINGS = {
     "MegActorLoadModel": "Load MegActor-Σ Model",
     "MegActorLoadWhisper": "Load Whisper Model",
     "MegActorAudioEncode": "MegActor-Σ Audio Encode",
+    "MegActorLoadDWPose": "Load DWPose (MegActor-Σ)",
+    "MegActorFaceLandmarks": "MegActor-Σ Face Landmarks",
+    "MegActorLandmarksFromPoseKeypoint": "Face Landmarks from POSE_KEYPOINT",
+    "MegActorFaceRegionMasks": "Face Region Masks",
+    "MegActorFaceDrop": "Face-Drop Driving Frames",
+    "MegActorMotionAmplitude": "Motion Amplitude (α)",
 }

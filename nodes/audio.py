@@ -75,7 +75,7 @@ class AudioEncode:
                                   "tooltip": "frame rate of the video to make (e.g. the driving video's)"}),
                 "frame_count": ("INT", {"default": 0, "min": 0, "max": 100000,
                                         "tooltip": "0: as many frames as the audio lasts"}),
-                "context": ("INT", {"default": 2, "min": 0, "max": 50,
+                "context": ("INT", {"default": 4, "min": 0, "max": 50,
                                     "tooltip": "Whisper positions (20 ms each) taken on either side of a frame"}),
             }
         }

@@ -20,6 +20,11 @@ MODEL_FOLDERS = {
         "or a Hugging Face Whisper folder (e.g. openai/whisper-tiny: config.json + model.safetensors) "
         "as a sub-folder",
     ),
+    "dwpose": (
+        {".onnx"},
+        "DWPose's yolox_l.onnx and dw-ll_ucoco_384.onnx: the files comfyui_controlnet_aux downloads "
+        "(Hugging Face yzd-v/DWPose); copy or link them here",
+    ),
 }
 
 

@@ -34,7 +34,7 @@ def test_import_is_light(tmp_path):
         "import sys, pytest, pathlib\n"
         "from tests.comfy_stubs import ROOT, load_plugin\n"
         f"load_plugin(pytest.MonkeyPatch(), pathlib.Path({str(tmp_path)!r}))\n"
-        "heavy = ('diffusers', 'transformers', 'whisper', 'scipy', 'onnxruntime', 'cv2')\n"
+        "heavy = ('diffusers', 'transformers', 'whisper', 'scipy', 'onnxruntime', 'onnx')\n"
         "heavy = [m for m in heavy if m in sys.modules]\n"
         "assert 'megactor_plugin.nodes' in sys.modules\n"
         "print('heavy:', heavy)\n"

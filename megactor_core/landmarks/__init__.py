@@ -1,0 +1,1 @@
+"""Face landmarks (DWPose), face regions, face-drop, motion amplitude and head angle."""
