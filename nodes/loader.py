@@ -5,12 +5,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import comfy.model_management as mm
-import folder_paths
 import torch
 
 from ..megactor_core.dtypes import DTYPES, parse_dtype
 from ..megactor_core.models import MegActorSigma, load_checkpoint
-from .model_paths import model_path
+from .model_paths import model_choices, model_path
 
 MODEL_TYPE = "MEGACTOR_MODEL"
 
@@ -38,7 +37,7 @@ class LoadMegActorModel:
     def INPUT_TYPES(cls):
         return {
             "required": {
-                "checkpoint": (folder_paths.get_filename_list("megactor"),
+                "checkpoint": (model_choices("megactor"),
                                {"tooltip": "A .safetensors file in ComfyUI/models/megactor/"}),
                 "precision": (["auto", *DTYPES], {
                     "default": "auto",
