@@ -147,3 +147,13 @@ def face_dwpose_files(folder: Path) -> tuple[Path, Path]:
         simcc_x[0, k, u], simcc_y[0, k, v] = 0.9, 0.9
     pose = stand_in_onnx(folder / "dw-ll_ucoco_384.onnx", [1, 3, 384, 288], {"simcc_x": simcc_x, "simcc_y": simcc_y})
     return detector, pose
+
+
+def tiny_vae():
+    """A random diffusers AutoencoderKL with the SD layout (4 latent channels, 1/8 resolution), tiny widths."""
+    from diffusers import AutoencoderKL
+
+    torch.manual_seed(0)
+    return AutoencoderKL(in_channels=3, out_channels=3, latent_channels=4, block_out_channels=(8, 8, 8, 8),
+                         down_block_types=("DownEncoderBlock2D",) * 4, up_block_types=("UpDecoderBlock2D",) * 4,
+                         layers_per_block=1, norm_num_groups=4, sample_size=64).eval()

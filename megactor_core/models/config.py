@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 CONFIG_VERSION = 1
+PREDICTION_TYPES = ("epsilon", "v_prediction")
 
 
 @dataclass(frozen=True)
@@ -47,6 +48,9 @@ class MegActorConfig:
     reference_timestep: int = 0
     # SD-VAE latent scale the model was trained with (latents are multiplied by it).
     vae_scaling_factor: float = 0.18215
+    # What the first latent_channels outputs predict: "epsilon" (PixArt-α) or "v_prediction"
+    # (needed to train and sample with a zero-terminal-SNR schedule).
+    prediction_type: str = "epsilon"
     version: int = field(default=CONFIG_VERSION)
 
     def __post_init__(self) -> None:
@@ -81,6 +85,8 @@ class MegActorConfig:
             problems.append(
                 f"hidden_size {self.hidden_size} must be divisible by 4 (2-D sin-cos positions)"
             )
+        if self.prediction_type not in PREDICTION_TYPES:
+            problems.append(f"prediction_type must be one of {PREDICTION_TYPES}, got {self.prediction_type!r}")
         if len(self.driven_encoder_channels) != 3:
             problems.append(
                 "driven_encoder_channels must list 3 widths (3 stride-2 convs + 1 output conv), "

@@ -1,0 +1,46 @@
+"""The VAE as the pipeline sees it: images <-> unscaled SD latents, whatever library holds it."""
+
+from __future__ import annotations
+
+from typing import Protocol
+
+import torch
+
+
+class LatentCodec(Protocol):
+    """Images ``[N, H, W, 3]`` in 0..1 <-> unscaled VAE latents ``[N, 4, H/8, W/8]``.
+
+    Unscaled: as the VAE gives them, before the model's ``vae_scaling_factor`` (ComfyUI's
+    ``LATENT`` convention).
+    """
+
+    def encode(self, images: torch.Tensor) -> torch.Tensor: ...
+
+    def decode(self, latents: torch.Tensor) -> torch.Tensor: ...
+
+
+class DiffusersVAE:
+    """A diffusers ``AutoencoderKL`` as a :class:`LatentCodec`, decoding a few frames at a time so
+    memory does not grow with video length."""
+
+    def __init__(self, vae, chunk: int = 8) -> None:
+        self.vae = vae
+        self.chunk = chunk
+
+    @property
+    def _device_dtype(self) -> tuple[torch.device, torch.dtype]:
+        p = next(self.vae.parameters())
+        return p.device, p.dtype
+
+    @torch.no_grad()
+    def encode(self, images: torch.Tensor) -> torch.Tensor:
+        device, dtype = self._device_dtype
+        x = images.permute(0, 3, 1, 2).to(device, dtype) * 2 - 1
+        return torch.cat([self.vae.encode(part).latent_dist.mode().float().cpu()
+                          for part in x.split(self.chunk)])
+
+    @torch.no_grad()
+    def decode(self, latents: torch.Tensor) -> torch.Tensor:
+        device, dtype = self._device_dtype
+        out = [self.vae.decode(part.to(device, dtype)).sample.float().cpu() for part in latents.split(self.chunk)]
+        return ((torch.cat(out) + 1) / 2).clamp(0, 1).permute(0, 2, 3, 1)

@@ -1,0 +1,162 @@
+"""Sampling a video: reference portrait + audio and/or driving frames -> per-frame latents.
+
+Guidance: the unconditional branch keeps the reference and drops both controls (no audio, no
+driving features), as the official MegActor-Σ code does, so one scale strengthens lip-sync and
+motion together while the identity, which both branches share, is never extrapolated. Both
+branches run as one batch.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+
+from ..audio import AudioFeatures
+from ..models import MegActorSigma
+from .codec import LatentCodec
+from .schedulers import make_scheduler
+from .windows import blend_weights, context_windows
+
+Progress = Callable[[int, int], None]
+# Pixels per DiT token: the SD VAE's 8 times the patch size 2.
+TOKEN_PIXELS = 16
+DRIVING_CHUNK = 16
+
+
+@dataclass
+class SamplerSettings:
+    """What the user chooses; the defaults follow the official MegActor-Σ inference."""
+
+    steps: int = 25
+    scheduler: str = "ddim"
+    zero_terminal_snr: bool = False
+    guidance_scale: float = 4.5
+    audio_scale: float = 1.0  # λ of Eq.4
+    seed: int = 0
+    window: int = 16
+    overlap: int = 4
+
+
+def resolve_frames(frames: int | None, audio: AudioFeatures | None, driving: torch.Tensor | None) -> int:
+    """The frame count: as given, else the driving video's, else the audio's. Controls longer
+    than that are cut; shorter ones are an error naming both counts."""
+    counts = {"driving frames": None if driving is None else driving.shape[0],
+              "audio features": None if audio is None else audio.frames}
+    if frames is None:
+        frames = counts["driving frames"] or counts["audio features"]
+    if not frames or frames <= 0:
+        raise ValueError("frame count unknown: give a frame count, driving frames or audio features")
+    for name, count in counts.items():
+        if count is not None and count < frames:
+            raise ValueError(f"{name} cover {count} frames but {frames} were asked for; give at least {frames} "
+                             "(for audio: encode it with this frame count, which pads it with silence)")
+    return frames
+
+
+def check_reference(reference: torch.Tensor) -> torch.Tensor:
+    """A reference image ``[H, W, 3]`` or ``[1, H, W, 3]`` in 0..1, its sides multiples of 16."""
+    if reference.ndim == 3:
+        reference = reference[None]
+    if reference.ndim != 4 or reference.shape[0] != 1 or reference.shape[-1] != 3:
+        raise ValueError(f"reference must be one RGB image [H, W, 3] or [1, H, W, 3], got {tuple(reference.shape)}")
+    height, width = reference.shape[1:3]
+    if height % TOKEN_PIXELS or width % TOKEN_PIXELS:
+        raise ValueError(f"reference image is {width}x{height}; width and height must be multiples of "
+                         f"{TOKEN_PIXELS} (resize or crop it, e.g. to 512x512)")
+    return reference
+
+
+@torch.no_grad()
+def encode_driving(model: MegActorSigma, driving: torch.Tensor, size: tuple[int, int], device: torch.device,
+                   dtype: torch.dtype) -> torch.Tensor:
+    """Driving frames ``[F, H, W, 3]`` in 0..1 -> driven features ``[1, F, C, h, w]``, resized to
+    the reference's ``size`` and encoded a few frames at a time."""
+    parts = []
+    for chunk in driving.split(DRIVING_CHUNK):
+        x = chunk.permute(0, 3, 1, 2).to(device, torch.float32)
+        if tuple(x.shape[-2:]) != size:
+            x = F.interpolate(x, size=size, mode="bilinear", antialias=True, align_corners=False)
+        parts.append(model.encode_driving((x * 2 - 1).to(dtype)[None]).float())
+    return torch.cat(parts, dim=1)
+
+
+@torch.no_grad()
+def sample_video(
+    model: MegActorSigma,
+    codec: LatentCodec,
+    reference: torch.Tensor,
+    settings: SamplerSettings,
+    *,
+    audio: AudioFeatures | None = None,
+    driving: torch.Tensor | None = None,
+    frames: int | None = None,
+    device: torch.device | str = "cpu",
+    progress: Progress | None = None,
+) -> torch.Tensor:
+    """Denoise a video and return its unscaled latents ``[F, 4, h, w]`` (float32, CPU).
+
+    ``model`` must already be on ``device`` in the dtype to run in. ``driving``: ``[F, H, W, 3]``
+    frames in 0..1 (face-dropped or α-scaled as chosen), resized to the reference's size.
+    ``progress(done, total)`` is called after each window of each step; raising from it cancels.
+    """
+    device = torch.device(device)
+    dtype = next(model.parameters()).dtype
+    reference = check_reference(reference)
+    frames = resolve_frames(frames, audio, driving)
+    if audio is not None and not model.config.use_audio:
+        raise ValueError("audio features were given but this model has no audio attention (use_audio=False)")
+    if audio is not None and audio.features.shape[-1] != model.config.audio_dim:
+        raise ValueError(f"audio features are {audio.features.shape[-1]} wide; this model's audio attention takes "
+                         f"{model.config.audio_dim} (encode with the Whisper size it was trained with)")
+    scale = model.config.vae_scaling_factor
+    ref_features = model.encode_reference((codec.encode(reference).to(device) * scale).to(dtype))
+    h, w = reference.shape[1] // 8, reference.shape[2] // 8
+    driven = None if driving is None else encode_driving(model, driving[:frames], (h * 8, w * 8), device, dtype)
+    audio_tokens = None if audio is None else audio.features[:frames].to(device, dtype)[None]
+    guided = settings.guidance_scale != 1.0 and (driven is not None or audio_tokens is not None)
+
+    scheduler = make_scheduler(settings.scheduler, prediction_type=model.config.prediction_type,
+                               zero_terminal_snr=settings.zero_terminal_snr)
+    scheduler.set_timesteps(settings.steps, device=device)
+    noise = torch.randn((1, frames, 4, h, w), generator=torch.Generator().manual_seed(settings.seed))
+    latents = noise.to(device) * scheduler.init_noise_sigma
+    windows = context_windows(frames, settings.window, settings.overlap)
+    total, done = len(scheduler.timesteps) * len(windows), 0
+
+    for t in scheduler.timesteps:
+        model_in = scheduler.scale_model_input(latents, t)
+        pred = torch.zeros_like(latents)
+        weight = torch.zeros(frames, device=device)
+        for window in windows:
+            idx = list(window)
+            wts = blend_weights(window, frames, settings.overlap).to(device)
+            pred[:, idx] += _guided_prediction(model, model_in[:, idx], t, ref_features, driven, audio_tokens, idx,
+                                               settings, guided, dtype) * wts[None, :, None, None, None]
+            weight[idx] += wts
+            done += 1
+            if progress is not None:
+                progress(done, total)
+        latents = scheduler.step(pred / weight[None, :, None, None, None], t, latents).prev_sample
+    return (latents[0] / scale).float().cpu()
+
+
+def _guided_prediction(model, x, t, reference, driven, audio, idx, settings: SamplerSettings, guided: bool, dtype):
+    """The guided prediction (noise or v) for one window ``x`` ``[1, W, 4, h, w]`` (float32)."""
+    driven_w = None if driven is None else driven[:, idx]
+    audio_w = None if audio is None else audio[:, idx]
+    lam = torch.tensor([settings.audio_scale], device=x.device)
+    if guided:  # conditional and unconditional branches as one batch
+        x = torch.cat([x, x])
+        driven_w = None if driven_w is None else torch.cat([driven_w, torch.zeros_like(driven_w)])
+        audio_w = None if audio_w is None else torch.cat([audio_w, audio_w])
+        lam = torch.cat([lam, torch.zeros_like(lam)])
+    out = model(x.to(dtype), t, reference=reference, driven=None if driven_w is None else driven_w.to(dtype),
+                audio=audio_w, audio_scale=lam.to(dtype) if audio_w is not None else 1.0)
+    pred = out[:, :, :4].float()  # the other channels are PixArt-α's learned variance
+    if not guided:
+        return pred
+    cond, uncond = pred.chunk(2)
+    return uncond + settings.guidance_scale * (cond - uncond)

@@ -1,0 +1,30 @@
+"""Diffusion schedules: the one MegActor-Σ trains with and the samplers that run it."""
+
+from __future__ import annotations
+
+from diffusers import DDIMScheduler, DPMSolverMultistepScheduler, EulerDiscreteScheduler
+
+# PixArt-α's training schedule, kept by MegActor-Σ (the trainer uses the same).
+TRAIN_SCHEDULE = dict(num_train_timesteps=1000, beta_start=0.0001, beta_end=0.02, beta_schedule="linear")
+SCHEDULERS = {"ddim": DDIMScheduler, "dpmpp": DPMSolverMultistepScheduler, "euler": EulerDiscreteScheduler}
+
+
+def make_scheduler(name: str, *, prediction_type: str = "epsilon", zero_terminal_snr: bool = False):
+    """A fresh diffusers scheduler for a model that predicts ``prediction_type``.
+
+    ``zero_terminal_snr`` rescales the betas so the last timestep is pure noise and spaces
+    timesteps "trailing" (Lin et al. 2023), as the official MegActor-Σ training config does. At
+    zero SNR an epsilon prediction says nothing about the image, so it needs a v-prediction
+    model trained that way.
+    """
+    if name not in SCHEDULERS:
+        raise ValueError(f"unknown scheduler {name!r}; choose one of {sorted(SCHEDULERS)}")
+    if zero_terminal_snr and prediction_type != "v_prediction":
+        raise ValueError(f"zero terminal SNR needs a model that predicts v (prediction_type 'v_prediction'); "
+                         f"this one predicts {prediction_type!r}")
+    options = dict(TRAIN_SCHEDULE, prediction_type=prediction_type)
+    if zero_terminal_snr:
+        options.update(rescale_betas_zero_snr=True, timestep_spacing="trailing")
+    if name == "ddim":
+        options.update(clip_sample=False, set_alpha_to_one=False)
+    return SCHEDULERS[name](**options)

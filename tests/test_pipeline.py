@@ -1,0 +1,169 @@
+"""Sampling end to end with tiny random models: modes, determinism, windows, guidance, cancel."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from megactor_core.audio import AudioFeatures
+from megactor_core.models import MegActorSigma
+from megactor_core.pipeline import (
+    SCHEDULERS,
+    DiffusersVAE,
+    SamplerSettings,
+    blend_weights,
+    context_windows,
+    sample_video,
+)
+from tests.tiny_models import randomize, tiny_config, tiny_vae
+
+SIZE = 64  # pixels: 8x8 latents, 4x4 tokens
+
+
+@pytest.fixture(scope="module")
+def model():
+    return randomize(MegActorSigma(tiny_config()), std=0.1).eval()
+
+
+@pytest.fixture(scope="module")
+def codec():
+    return DiffusersVAE(tiny_vae())
+
+
+def reference():
+    return torch.rand(SIZE, SIZE, 3, generator=torch.Generator().manual_seed(1))
+
+
+def audio(frames: int, width: int = 12) -> AudioFeatures:
+    g = torch.Generator().manual_seed(2)
+    return AudioFeatures(torch.randn(frames, 9, width, generator=g), 25.0, 4, (0,))
+
+
+def driving(frames: int, size: int = SIZE) -> torch.Tensor:
+    return torch.rand(frames, size, size, 3, generator=torch.Generator().manual_seed(3))
+
+
+FAST = SamplerSettings(steps=3, window=4, overlap=1)
+
+
+@pytest.mark.parametrize("mode", ["audio", "visual", "mixed"])
+def test_modes(model, codec, mode):
+    controls = dict(audio=audio(6) if mode != "visual" else None, driving=driving(6) if mode != "audio" else None)
+    latents = sample_video(model, codec, reference(), FAST, **controls)
+    assert latents.shape == (6, 4, 8, 8) and torch.isfinite(latents).all()
+    images = codec.decode(latents)
+    assert images.shape == (6, SIZE, SIZE, 3) and 0 <= images.min() and images.max() <= 1
+
+
+def test_same_seed_same_frames(model, codec):
+    a = sample_video(model, codec, reference(), FAST, audio=audio(5))
+    b = sample_video(model, codec, reference(), FAST, audio=audio(5))
+    c = sample_video(model, codec, reference(), SamplerSettings(steps=3, window=4, overlap=1, seed=1), audio=audio(5))
+    assert torch.equal(a, b) and not torch.allclose(a, c)
+
+
+def test_window_covering_the_video_is_unwindowed(model, codec):
+    one = sample_video(model, codec, reference(), SamplerSettings(steps=3, window=6, overlap=0), driving=driving(6))
+    big = sample_video(model, codec, reference(), SamplerSettings(steps=3, window=50, overlap=10), driving=driving(6))
+    assert torch.equal(one, big)
+
+
+def test_long_video_encodes_the_reference_once(model, codec, monkeypatch):
+    calls = []
+    original = MegActorSigma.encode_reference
+    monkeypatch.setattr(MegActorSigma, "encode_reference", lambda self, x: calls.append(1) or original(self, x))
+    progress = []
+    settings = SamplerSettings(steps=2, window=16, overlap=4)
+    latents = sample_video(model, codec, reference(), settings, audio=audio(40), driving=driving(40),
+                           progress=lambda done, total: progress.append((done, total)))
+    assert latents.shape[0] == 40 and calls == [1]
+    windows = len(context_windows(40, 16, 4))
+    assert windows == 3 and progress[-1] == (2 * windows, 2 * windows)
+
+
+def test_cancel_stops_within_a_step(model, codec):
+    seen = []
+
+    def cancel(done, total):
+        seen.append(done)
+        raise InterruptedError("cancelled")
+
+    with pytest.raises(InterruptedError):
+        sample_video(model, codec, reference(), SamplerSettings(steps=10, window=4, overlap=1), audio=audio(12),
+                     progress=cancel)
+    assert seen == [1]
+
+
+def test_guidance_batch_equals_separate_branches(model, codec, monkeypatch):
+    """The batched cond/uncond pass gives what two separate passes give."""
+    from megactor_core.pipeline import sampler
+
+    settings = SamplerSettings(steps=2, window=8, guidance_scale=3.0)
+    batched = sample_video(model, codec, reference(), settings, audio=audio(4), driving=driving(4))
+
+    def separate(model, x, t, reference, driven, audio, idx, settings, guided, dtype):
+        cond = model(x, t, reference=reference, driven=driven[:, idx], audio=audio[:, idx],
+                     audio_scale=settings.audio_scale)[:, :, :4]
+        uncond = model(x, t, reference=reference)[:, :, :4]
+        return uncond + settings.guidance_scale * (cond - uncond)
+
+    monkeypatch.setattr(sampler, "_guided_prediction", separate)
+    apart = sample_video(model, codec, reference(), settings, audio=audio(4), driving=driving(4))
+    torch.testing.assert_close(batched, apart, rtol=1e-4, atol=1e-5)
+
+
+def test_audio_scale_zero_equals_no_audio(model, codec):
+    settings = SamplerSettings(steps=2, window=8, audio_scale=0.0)
+    muted = sample_video(model, codec, reference(), settings, audio=audio(4), driving=driving(4))
+    silent = sample_video(model, codec, reference(), settings, driving=driving(4))
+    # Without audio the unconditional branch differs only by the driving features, as with λ = 0.
+    torch.testing.assert_close(muted, silent, rtol=1e-4, atol=1e-5)
+
+
+@pytest.mark.parametrize("name", sorted(SCHEDULERS))
+@pytest.mark.parametrize("zero_snr", [False, True])
+def test_schedulers(model, codec, name, zero_snr):
+    v_model = randomize(MegActorSigma(tiny_config(prediction_type="v_prediction")), std=0.1).eval()
+    settings = SamplerSettings(steps=3, scheduler=name, zero_terminal_snr=zero_snr, window=8)
+    for m in (model, v_model) if not zero_snr else (v_model,):
+        latents = sample_video(m, codec, reference(), settings, audio=audio(3))
+        assert torch.isfinite(latents).all()
+    if zero_snr:
+        with pytest.raises(ValueError, match="zero terminal SNR needs a model that predicts v"):
+            sample_video(model, codec, reference(), settings, audio=audio(3))
+
+
+def test_driving_frames_of_another_size_are_resized(model, codec):
+    latents = sample_video(model, codec, reference(), FAST, driving=driving(3, size=96))
+    assert latents.shape == (3, 4, 8, 8)
+
+
+@pytest.mark.parametrize("kwargs, message", [
+    (dict(driving=driving(3), frames=5), "driving frames cover 3 frames but 5 were asked for"),
+    (dict(audio=audio(3), driving=driving(5)), "audio features cover 3 frames but 5"),
+    (dict(), "frame count unknown"),
+    (dict(audio=audio(3, width=16)), "16 wide; this model's audio attention takes 12"),
+])
+def test_mismatched_inputs(model, codec, kwargs, message):
+    with pytest.raises(ValueError) as info:
+        sample_video(model, codec, reference(), FAST, **kwargs)
+    assert message in str(info.value)
+
+
+def test_reference_must_tile_into_tokens(model, codec):
+    with pytest.raises(ValueError, match="60x64; width and height must be multiples of 16"):
+        sample_video(model, codec, torch.rand(64, 60, 3), FAST, audio=audio(2))
+
+
+def test_context_windows_cover_and_blend():
+    windows = context_windows(40, 16, 4)
+    assert [(w.start, w.stop) for w in windows] == [(0, 16), (12, 28), (24, 40)]
+    assert context_windows(10, 16, 4) == [range(10)]
+    total = torch.zeros(40)
+    for w in windows:
+        total[list(w)] += blend_weights(w, 40, 4)
+    assert (total > 0).all()
+    first, middle = blend_weights(windows[0], 40, 4), blend_weights(windows[1], 40, 4)
+    assert first[0] == 1 and first[-1] < 1 and middle[0] < middle[4] == 1
+    with pytest.raises(ValueError, match="overlap in 0..size-1"):
+        context_windows(40, 4, 4)
