@@ -11,6 +11,7 @@ from .landmarks import (
 )
 from .loader import LoadMegActorModel
 from .model_paths import register_model_folders
+from .sampler import MegActorSampler
 
 register_model_folders()
 
@@ -24,6 +25,7 @@ NODE_CLASS_MAPPINGS = {
     "MegActorFaceRegionMasks": FaceRegionMasks,
     "MegActorFaceDrop": FaceDropFrames,
     "MegActorMotionAmplitude": MotionAmplitude,
+    "MegActorSampler": MegActorSampler,
 }
 NODE_DISPLAY_NAME_MAPPINGS = {
     "MegActorLoadModel": "Load MegActor-Σ Model",
@@ -35,4 +37,5 @@ NODE_DISPLAY_NAME_MAPPINGS = {
     "MegActorFaceRegionMasks": "Face Region Masks",
     "MegActorFaceDrop": "Face-Drop Driving Frames",
     "MegActorMotionAmplitude": "Motion Amplitude (α)",
+    "MegActorSampler": "MegActor-Σ Sampler",
 }

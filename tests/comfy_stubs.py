@@ -61,6 +61,7 @@ def model_management_stub() -> types.ModuleType:
     mm.text_encoder_offload_device = lambda: torch.device("cpu")
     mm.should_use_fp16 = lambda device=None, model_params=0, prioritize_performance=True, manual_cast=False: False
     mm.interrupted = False
+    mm.soft_empty_cache = lambda force=False: None
 
     def throw_exception_if_processing_interrupted():
         if mm.interrupted:
@@ -103,3 +104,19 @@ def load_plugin(monkeypatch, models_dir: Path) -> types.ModuleType:
     monkeypatch.setitem(sys.modules, name, module)
     spec.loader.exec_module(module)
     return module
+
+
+class VAEStub:
+    """ComfyUI's ``VAE`` interface (``encode``: IMAGE -> unscaled latents, ``decode``: back) over a
+    diffusers AutoencoderKL."""
+
+    def __init__(self, vae) -> None:
+        self.vae = vae
+
+    @torch.no_grad()
+    def encode(self, pixels: torch.Tensor) -> torch.Tensor:
+        return self.vae.encode(pixels.permute(0, 3, 1, 2) * 2 - 1).latent_dist.mode()
+
+    @torch.no_grad()
+    def decode(self, samples: torch.Tensor) -> torch.Tensor:
+        return ((self.vae.decode(samples).sample + 1) / 2).clamp(0, 1).permute(0, 2, 3, 1)

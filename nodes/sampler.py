@@ -1,0 +1,94 @@
+"""MegActor-Σ Sampler: reference portrait + audio and/or driving frames -> video latents and frames."""
+
+from __future__ import annotations
+
+import comfy.model_management as mm
+import comfy.utils
+import torch
+
+from ..megactor_core.pipeline import SCHEDULERS, SamplerSettings, context_windows, resolve_frames, sample_video
+from .audio import AUDIO_FEATURES_TYPE
+from .loader import MODEL_TYPE, MegActorModel
+
+DEFAULTS = SamplerSettings()
+
+
+class ComfyVAE:
+    """ComfyUI's ``VAE`` as the pipeline's latent codec (images <-> unscaled latents)."""
+
+    def __init__(self, vae) -> None:
+        self.vae = vae
+
+    def encode(self, images: torch.Tensor) -> torch.Tensor:
+        return self.vae.encode(images[..., :3]).float().cpu()
+
+    def decode(self, latents: torch.Tensor) -> torch.Tensor:
+        return self.vae.decode(latents).float().cpu()
+
+
+class MegActorSampler:
+    DESCRIPTION = (
+        "Animates the reference portrait. Give audio features (mouth follows the audio), driving frames "
+        "(face-dropped or α-scaled; face follows them, resized to the reference's size) or both. The frame "
+        "count is frame_count if set, else the driving frames', else the audio's; controls longer than that "
+        "are cut, shorter ones are an error. Long videos run in windows of frames blended at every step, so "
+        "memory does not grow with length. Outputs per-frame latents (for VAE Decode) and the decoded frames."
+    )
+    CATEGORY = "MegActor-Σ"
+    RETURN_TYPES = ("LATENT", "IMAGE")
+    RETURN_NAMES = ("latent", "images")
+    FUNCTION = "sample"
+
+    @classmethod
+    def INPUT_TYPES(cls):
+        return {
+            "required": {
+                "model": (MODEL_TYPE,),
+                "vae": ("VAE", {"tooltip": "the SD VAE (sd-vae-ft-mse) from core Load VAE"}),
+                "reference": ("IMAGE", {"tooltip": "the portrait; width and height multiples of 16 (e.g. 512x512)"}),
+                "frame_count": ("INT", {"default": 0, "min": 0, "max": 100000,
+                                        "tooltip": "0: as many as the driving frames, else the audio"}),
+                "steps": ("INT", {"default": DEFAULTS.steps, "min": 1, "max": 1000}),
+                "scheduler": (sorted(SCHEDULERS), {"default": DEFAULTS.scheduler}),
+                "zero_terminal_snr": ("BOOLEAN", {"default": False,
+                                                  "tooltip": "only for models trained with v-prediction"}),
+                "guidance_scale": ("FLOAT", {"default": DEFAULTS.guidance_scale, "min": 1.0, "max": 20.0,
+                                             "step": 0.1, "tooltip": "strength of audio + driving together "
+                                                                     "(the reference is never dropped)"}),
+                "audio_scale": ("FLOAT", {"default": DEFAULTS.audio_scale, "min": 0.0, "max": 4.0, "step": 0.05,
+                                          "tooltip": "λ of Eq.4: how strongly the mouth follows the audio"}),
+                "seed": ("INT", {"default": 0, "min": 0, "max": 0xFFFFFFFFFFFFFFFF}),
+                "window": ("INT", {"default": DEFAULTS.window, "min": 1, "max": 1024,
+                                   "tooltip": "frames denoised together"}),
+                "overlap": ("INT", {"default": DEFAULTS.overlap, "min": 0, "max": 1023,
+                                    "tooltip": "frames shared by neighbouring windows, cross-faded "
+                                               "(at most window - 1)"}),
+            },
+            "optional": {
+                "audio_features": (AUDIO_FEATURES_TYPE,),
+                "driving": ("IMAGE", {"tooltip": "driving frames (e.g. from Face-Drop or Motion Amplitude)"}),
+            },
+        }
+
+    def sample(self, model: MegActorModel, vae, reference: torch.Tensor, frame_count: int, steps: int,
+               scheduler: str, zero_terminal_snr: bool, guidance_scale: float, audio_scale: float, seed: int,
+               window: int, overlap: int, audio_features=None, driving: torch.Tensor | None = None):
+        settings = SamplerSettings(steps=steps, scheduler=scheduler, zero_terminal_snr=zero_terminal_snr,
+                                   guidance_scale=guidance_scale, audio_scale=audio_scale, seed=seed,
+                                   window=window, overlap=min(overlap, window - 1))
+        frames = resolve_frames(frame_count or None, audio_features, driving)
+        bar = comfy.utils.ProgressBar(steps * len(context_windows(frames, settings.window, settings.overlap)))
+
+        def progress(done: int, total: int) -> None:
+            mm.throw_exception_if_processing_interrupted()
+            bar.update_absolute(done, total)
+
+        codec = ComfyVAE(vae)
+        model.model.to(model.load_device)
+        try:
+            latents = sample_video(model.model, codec, reference[:1], settings, audio=audio_features,
+                                   driving=driving, frames=frames, device=model.load_device, progress=progress)
+        finally:
+            model.model.to(model.offload_device)
+            mm.soft_empty_cache()
+        return ({"samples": latents}, codec.decode(latents))

@@ -1,0 +1,61 @@
+"""The sampler node with the audio and landmark nodes, as ComfyUI chains them."""
+
+from __future__ import annotations
+
+import sys
+
+import pytest
+import torch
+
+from megactor_core.models import MegActorSigma, save_checkpoint
+from tests.comfy_stubs import ProgressBar, VAEStub, load_plugin
+from tests.tiny_models import randomize, tiny_config, tiny_vae, tiny_whisper_file
+
+
+@pytest.fixture
+def plugin(monkeypatch, tmp_path):
+    models = tmp_path / "models"
+    save_checkpoint(randomize(MegActorSigma(tiny_config(audio_dim=16)), std=0.1),
+                    models / "megactor" / "tiny.safetensors")
+    (models / "whisper").mkdir()
+    tiny_whisper_file(models / "whisper" / "tiny.pt")
+    return load_plugin(monkeypatch, models)
+
+
+def run(plugin, name, *args, **kwargs):
+    node = plugin.NODE_CLASS_MAPPINGS[name]
+    return getattr(node(), node.FUNCTION)(*args, **kwargs)
+
+
+SETTINGS = dict(steps=2, scheduler="ddim", zero_terminal_snr=False, guidance_scale=3.0, audio_scale=1.0,
+                seed=0, window=4, overlap=1)
+
+
+def test_audio_and_driving_to_frames(plugin):
+    (model,) = run(plugin, "MegActorLoadModel", "tiny.safetensors", "auto")
+    (whisper,) = run(plugin, "MegActorLoadWhisper", "tiny.pt", "auto")
+    audio = {"waveform": 0.05 * torch.randn(1, 1, 16000), "sample_rate": 16000}
+    features, count = run(plugin, "MegActorAudioEncode", audio, whisper, 6.0, 0, 4)
+    reference = torch.rand(1, 64, 64, 3)
+    driving = torch.rand(count, 64, 64, 3)
+    latent, images = run(plugin, "MegActorSampler", model, VAEStub(tiny_vae()), reference, 0, **SETTINGS,
+                         audio_features=features, driving=driving)
+    assert latent["samples"].shape == (6, 4, 8, 8)
+    assert images.shape == (6, 64, 64, 3)
+    assert ProgressBar.updates[-1] == (2 * 2, 2 * 2)  # steps x windows
+    assert next(model.model.parameters()).device == model.offload_device
+
+
+def test_cancel_from_comfyui(plugin):
+    (model,) = run(plugin, "MegActorLoadModel", "tiny.safetensors", "auto")
+    sys.modules["comfy.model_management"].interrupted = True
+    with pytest.raises(InterruptedError):
+        run(plugin, "MegActorSampler", model, VAEStub(tiny_vae()), torch.rand(1, 64, 64, 3), 0, **SETTINGS,
+            driving=torch.rand(3, 64, 64, 3))
+
+
+def test_mismatch_is_explained(plugin):
+    (model,) = run(plugin, "MegActorLoadModel", "tiny.safetensors", "auto")
+    with pytest.raises(ValueError, match="driving frames cover 3 frames but 8 were asked for"):
+        run(plugin, "MegActorSampler", model, VAEStub(tiny_vae()), torch.rand(1, 64, 64, 3), 8, **SETTINGS,
+            driving=torch.rand(3, 64, 64, 3))
