@@ -44,6 +44,7 @@ def test_round_trip_is_exact(tmp_path):
     assert metadata["stage"] == "2" and metadata["step"] == "100"
     assert json.loads(metadata["megactor_config"])["reference_blocks"] == [1, 2]
     assert not [p for p in tmp_path.iterdir() if p.name != "m.safetensors"]  # no temporary left
+    assert path.stat().st_mode & 0o044  # readable by others like any saved file (umask permitting)
 
 
 def test_save_in_half_precision_and_load_as_dtype(tmp_path):

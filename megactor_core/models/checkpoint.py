@@ -45,6 +45,7 @@ def save_checkpoint(model: MegActorSigma, path: str | os.PathLike, *,
     os.close(fd)
     try:
         save_file(tensors, tmp, metadata=meta)
+        os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes it owner-only; give it a normal file's mode
         with open(tmp, "rb") as f:
             os.fsync(f.fileno())
         os.replace(tmp, path)
@@ -52,6 +53,12 @@ def save_checkpoint(model: MegActorSigma, path: str | os.PathLike, *,
         Path(tmp).unlink(missing_ok=True)
         raise
     return path
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
 
 
 def read_checkpoint(path: str | os.PathLike, device: torch.device | str = "cpu"

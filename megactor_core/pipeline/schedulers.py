@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-from diffusers import DDIMScheduler, DPMSolverMultistepScheduler, EulerDiscreteScheduler
-
 # PixArt-α's training schedule, kept by MegActor-Σ (the trainer uses the same).
 TRAIN_SCHEDULE = dict(num_train_timesteps=1000, beta_start=0.0001, beta_end=0.02, beta_schedule="linear")
-SCHEDULERS = {"ddim": DDIMScheduler, "dpmpp": DPMSolverMultistepScheduler, "euler": EulerDiscreteScheduler}
+# Names users choose -> diffusers classes (imported when used, so importing us stays light).
+SCHEDULERS = {"ddim": "DDIMScheduler", "dpmpp": "DPMSolverMultistepScheduler", "euler": "EulerDiscreteScheduler"}
 
 
 def make_scheduler(name: str, *, prediction_type: str = "epsilon", zero_terminal_snr: bool = False):
@@ -27,4 +26,6 @@ def make_scheduler(name: str, *, prediction_type: str = "epsilon", zero_terminal
         options.update(rescale_betas_zero_snr=True, timestep_spacing="trailing")
     if name == "ddim":
         options.update(clip_sample=False, set_alpha_to_one=False)
-    return SCHEDULERS[name](**options)
+    import diffusers
+
+    return getattr(diffusers, SCHEDULERS[name])(**options)
