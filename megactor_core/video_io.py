@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import math
 import os
-import secrets
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -15,6 +14,8 @@ from pathlib import Path
 
 import av
 import numpy as np
+
+from .atomic import atomic_write
 
 # Denominator limit when snapping fps to a fraction: 1001 keeps NTSC rates (30000/1001, 24000/1001) exact.
 _MAX_FPS_DENOMINATOR = 1001
@@ -100,17 +101,8 @@ def write_video(path: str | os.PathLike, frames: np.ndarray, fps: float, *, audi
         raise ValueError(f"sample_rate={sample_rate!r} was given without audio")
     if not (_is_integer(crf) and 0 <= crf <= 51):
         raise ValueError(f"crf must be an integer in 0..51 (lower is better quality), got {crf!r}")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    # FFmpeg creates it, so it gets the usual permissions (mkstemp's would be owner-only).
-    tmp = str(path.with_name(f".{path.name}.tmp-{secrets.token_hex(4)}.mp4"))
-    try:
+    with atomic_write(path, suffix=".mp4") as tmp:
         _encode(tmp, frames, rate, audio, sample_rate, crf)
-        with open(tmp, "rb") as f:
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
     return path
 
 
