@@ -47,10 +47,6 @@ class FaceLandmarks:
         extent = self.points.max(axis=1) - self.points.min(axis=1)
         return extent.max(axis=1)
 
-    def boxes(self) -> np.ndarray:
-        """``[N, 4]`` x0, y0, x1, y1 of the landmarks."""
-        return np.concatenate([self.points.min(axis=1), self.points.max(axis=1)], axis=1)
-
     def with_points(self, points: np.ndarray) -> FaceLandmarks:
         return FaceLandmarks(points.astype(np.float32), self.scores, self.detected, self.width, self.height)
 
