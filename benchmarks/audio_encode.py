@@ -53,7 +53,7 @@ def main() -> None:
         "## Whisper audio encoding (`python benchmarks/audio_encode.py`)",
         "",
         f"Whisper-tiny dimensions, random weights, fp32 on CPU ({machine()}); best of 3, features",
-        "for 25 fps video with context 2 and all 5 encoder states. Audio up to 30 s is one Whisper",
+        "for 25 fps video with the default context 4 (9 positions) and all 5 encoder states. Audio up to 30 s is one Whisper",
         "window (Whisper always encodes 30 s), longer audio is windows every 20 s.",
         "",
         "| audio | frames | time | audio seconds per second | peak RSS of the process |",
