@@ -9,8 +9,6 @@ RSS) is its own. Writes its section of benchmarks/RESULTS.md.
 
 from __future__ import annotations
 
-import json
-import subprocess
 import sys
 from pathlib import Path
 
@@ -39,13 +37,11 @@ print(json.dumps({"seconds": seconds, "best_s": min(times), "frames": feats.fram
 
 
 def main() -> None:
-    from benchmarks.results import machine, write_section
+    from benchmarks.results import machine, run_child, write_section
 
     rows = []
     for seconds in (10.0, 120.0):
-        out = subprocess.run([sys.executable, "-c", CHILD, str(seconds)], cwd=ROOT, check=True,
-                             capture_output=True, text=True).stdout
-        r = json.loads(out.strip().splitlines()[-1])
+        r = run_child(CHILD, seconds)
         rows.append(f"| {r['seconds']:.0f} s | {r['frames']} | {r['best_s']:.2f} s | "
                     f"{r['seconds'] / r['best_s']:.1f} | {r['peak_rss_mb']:.0f} MB |")
         print(rows[-1])
@@ -53,8 +49,9 @@ def main() -> None:
         "## Whisper audio encoding (`python benchmarks/audio_encode.py`)",
         "",
         f"Whisper-tiny dimensions, random weights, fp32 on CPU ({machine()}); best of 3, features",
-        "for 25 fps video with the default context 4 (9 positions) and all 5 encoder states. Audio up to 30 s is one Whisper",
-        "window (Whisper always encodes 30 s), longer audio is windows every 20 s.",
+        "for 25 fps video with the default context 4 (9 positions) and all 5 encoder states. Audio",
+        "up to 30 s is one Whisper window (Whisper always encodes 30 s), longer audio is windows",
+        "every 20 s.",
         "",
         "| audio | frames | time | audio seconds per second | peak RSS of the process |",
         "| --- | ---: | ---: | ---: | ---: |",

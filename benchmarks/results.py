@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import json
 import platform
 import re
+import subprocess
+import sys
 from pathlib import Path
 
 import torch
 
+ROOT = Path(__file__).resolve().parents[1]
 RESULTS = Path(__file__).with_name("RESULTS.md")
 HEADER = "# Benchmark results\n\nEach section is written by the script it names; rerun it to refresh.\n"
 
@@ -23,3 +27,10 @@ def write_section(name: str, body: str) -> None:
     pattern = re.compile(rf"<!-- {re.escape(name)} -->.*?<!-- /{re.escape(name)} -->", re.S)
     text = pattern.sub(lambda _: section, text) if pattern.search(text) else text.rstrip() + "\n\n" + section + "\n"
     RESULTS.write_text(text)
+
+
+def run_child(code: str, *args: object) -> dict:
+    """Run ``code`` in a fresh Python (so its peak memory is its own) and parse the JSON line it prints last."""
+    out = subprocess.run([sys.executable, "-c", code, *map(str, args)], cwd=ROOT, check=True,
+                         capture_output=True, text=True).stdout
+    return json.loads(out.strip().splitlines()[-1])

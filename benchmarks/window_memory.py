@@ -10,8 +10,6 @@ section of benchmarks/RESULTS.md.
 
 from __future__ import annotations
 
-import json
-import subprocess
 import sys
 from pathlib import Path
 
@@ -44,15 +42,13 @@ print(json.dumps({"seconds": time.perf_counter() - start,
 
 
 def main() -> None:
-    from benchmarks.results import machine, write_section
+    from benchmarks.results import machine, run_child, write_section
 
     rows = []
     for frames in (16, 64, 256):
         cells = []
         for window in (16, frames):
-            out = subprocess.run([sys.executable, "-c", CHILD, str(frames), str(window)], cwd=ROOT, check=True,
-                                 capture_output=True, text=True).stdout
-            cells.append(json.loads(out.strip().splitlines()[-1]))
+            cells.append(run_child(CHILD, frames, window))
         inputs = frames * 256 * 256 * 3 * 4 / 2**20  # the float32 driving frames given to the sampler
         rows.append(f"| {frames} | {inputs:.0f} MB | {cells[0]['peak_mb']:.0f} MB | {cells[1]['peak_mb']:.0f} MB | "
                     f"{cells[0]['seconds']:.1f} s | {cells[1]['seconds']:.1f} s |")

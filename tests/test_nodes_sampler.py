@@ -7,19 +7,13 @@ import sys
 import pytest
 import torch
 
-from megactor_core.models import MegActorSigma, save_checkpoint
 from tests.comfy_stubs import ProgressBar, VAEStub, load_plugin
-from tests.tiny_models import randomize, tiny_config, tiny_vae, tiny_whisper_file
+from tests.tiny_models import tiny_model_folders, tiny_vae
 
 
 @pytest.fixture
 def plugin(monkeypatch, tmp_path):
-    models = tmp_path / "models"
-    save_checkpoint(randomize(MegActorSigma(tiny_config(audio_dim=16)), std=0.1),
-                    models / "megactor" / "tiny.safetensors")
-    (models / "whisper").mkdir()
-    tiny_whisper_file(models / "whisper" / "tiny.pt")
-    return load_plugin(monkeypatch, models)
+    return load_plugin(monkeypatch, tiny_model_folders(tmp_path / "models", "tiny.safetensors"))
 
 
 def run(plugin, name, *args, **kwargs):

@@ -5,9 +5,8 @@ from __future__ import annotations
 import pytest
 import torch
 
-from megactor_core.models import MegActorSigma, save_checkpoint
 from tests.comfy_stubs import VAEStub, load_plugin
-from tests.tiny_models import face_dwpose_files, randomize, tiny_config, tiny_vae, tiny_whisper_file
+from tests.tiny_models import tiny_model_folders, tiny_vae
 from tests.workflow_graph import CORE_NODES, UI_ONLY, WORKFLOWS, load, node_signature, to_api, widget_values
 
 NAMES = [p.stem for p in WORKFLOWS]
@@ -18,13 +17,7 @@ FRAMES = {"megactor_audio_driven": 10, "megactor_video_driven": 12, "megactor_mi
 
 @pytest.fixture
 def plugin(monkeypatch, tmp_path):
-    models = tmp_path / "models"
-    save_checkpoint(randomize(MegActorSigma(tiny_config(audio_dim=16)), std=0.1),
-                    models / "megactor" / "megactor_sigma.safetensors")
-    (models / "whisper").mkdir()
-    tiny_whisper_file(models / "whisper" / "tiny.pt")
-    face_dwpose_files(models / "dwpose")
-    return load_plugin(monkeypatch, models)
+    return load_plugin(monkeypatch, tiny_model_folders(tmp_path / "models", "megactor_sigma.safetensors"))
 
 
 def test_the_four_examples_exist():

@@ -157,3 +157,15 @@ def tiny_vae():
     return AutoencoderKL(in_channels=3, out_channels=3, latent_channels=4, block_out_channels=(8, 8, 8, 8),
                          down_block_types=("DownEncoderBlock2D",) * 4, up_block_types=("UpDecoderBlock2D",) * 4,
                          layers_per_block=1, norm_num_groups=4, sample_size=64).eval()
+
+
+def tiny_model_folders(models: Path, checkpoint: str = "megactor_sigma.safetensors") -> Path:
+    """ComfyUI model folders holding a tiny MegActor-Σ (audio width 16), a tiny Whisper (width 16)
+    and the stand-in DWPose files, under the names the examples use."""
+    from megactor_core.models import MegActorSigma, save_checkpoint
+
+    save_checkpoint(randomize(MegActorSigma(tiny_config(audio_dim=16)), std=0.1), models / "megactor" / checkpoint)
+    (models / "whisper").mkdir(parents=True, exist_ok=True)
+    tiny_whisper_file(models / "whisper" / "tiny.pt")
+    face_dwpose_files(models / "dwpose")
+    return models
