@@ -6,12 +6,12 @@ import logging
 from dataclasses import dataclass
 
 import comfy.model_management as mm
-import comfy.utils
 import torch
 
 from ..megactor_core.audio import AudioFeatures, WhisperEncoder, encode_audio, load_whisper_encoder
 from ..megactor_core.dtypes import DTYPES, parse_dtype
 from .model_paths import model_choices, model_path
+from .progress import comfy_progress
 
 WHISPER_TYPE = "MEGACTOR_WHISPER"
 AUDIO_FEATURES_TYPE = "MEGACTOR_AUDIO_FEATURES"
@@ -84,12 +84,7 @@ class AudioEncode:
         if not isinstance(audio, dict) or "waveform" not in audio or "sample_rate" not in audio:
             raise ValueError("audio must be a ComfyUI AUDIO: a dict with 'waveform' [batch, channels, samples] "
                              f"and 'sample_rate'; got {type(audio).__name__}")
-        bar = comfy.utils.ProgressBar(1)
-
-        def progress(done: int, total: int) -> None:
-            mm.throw_exception_if_processing_interrupted()
-            bar.update_absolute(done, total)
-
+        progress = comfy_progress()
         encoder = whisper.encoder.to(whisper.load_device)
         try:
             features: AudioFeatures = encode_audio(

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import comfy.model_management as mm
-import comfy.utils
 import torch
 
 from ..megactor_core.landmarks.amplitude import amplify_motion
@@ -16,6 +15,7 @@ from ..megactor_core.landmarks.pose_keypoint import landmarks_from_pose_keypoint
 from ..megactor_core.landmarks.regions import REGIONS, region_masks
 from ..megactor_core.layout import images_from_numpy, images_to_numpy, images_to_uint8
 from .model_paths import model_choices, model_path
+from .progress import comfy_progress
 
 DWPOSE_TYPE = "MEGACTOR_DWPOSE"
 LANDMARKS_TYPE = "MEGACTOR_LANDMARKS"
@@ -67,12 +67,7 @@ class FaceLandmarksNode:
 
     def detect(self, images: torch.Tensor, dwpose: DWPose, face_index: int, min_score: float):
         frames = images_to_uint8(images)
-        bar = comfy.utils.ProgressBar(frames.shape[0])
-
-        def progress(done: int, total: int) -> None:
-            mm.throw_exception_if_processing_interrupted()
-            bar.update_absolute(done, total)
-
+        progress = comfy_progress()
         landmarks, poses = detect_landmarks(dwpose, frames, face_index=face_index, min_score=min_score,
                                             progress=progress)
         return (landmarks, poses, images_from_numpy(draw_landmarks(frames, landmarks)))

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import comfy.model_management as mm
-import comfy.utils
 import torch
 
-from ..megactor_core.pipeline import SCHEDULERS, SamplerSettings, context_windows, resolve_frames, sample_video
+from ..megactor_core.pipeline import SCHEDULERS, SamplerSettings, sample_video
 from .audio import AUDIO_FEATURES_TYPE
 from .loader import MODEL_TYPE, MegActorModel
+from .progress import comfy_progress
 
 DEFAULTS = SamplerSettings()
 
@@ -76,18 +76,13 @@ class MegActorSampler:
         settings = SamplerSettings(steps=steps, scheduler=scheduler, zero_terminal_snr=zero_terminal_snr,
                                    guidance_scale=guidance_scale, audio_scale=audio_scale, seed=seed,
                                    window=window, overlap=min(overlap, window - 1))
-        frames = resolve_frames(frame_count or None, audio_features, driving)
-        bar = comfy.utils.ProgressBar(steps * len(context_windows(frames, settings.window, settings.overlap)))
-
-        def progress(done: int, total: int) -> None:
-            mm.throw_exception_if_processing_interrupted()
-            bar.update_absolute(done, total)
-
+        progress = comfy_progress()
         codec = ComfyVAE(vae)
         model.model.to(model.load_device)
         try:
             latents = sample_video(model.model, codec, reference[:1], settings, audio=audio_features,
-                                   driving=driving, frames=frames, device=model.load_device, progress=progress)
+                                   driving=driving, frames=frame_count or None, device=model.load_device,
+                                   progress=progress)
         finally:
             model.model.to(model.offload_device)
             mm.soft_empty_cache()
