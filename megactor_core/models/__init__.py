@@ -1,6 +1,6 @@
 """The MegActor-Σ diffusion transformer, its config and its checkpoint format."""
 
-from .checkpoint import CheckpointError, load_checkpoint, read_checkpoint, save_checkpoint
+from .checkpoint import CheckpointError, load_checkpoint, read_checkpoint, read_config, save_checkpoint
 from .config import MegActorConfig
 from .megactor import MegActorSigma
 from .reference import ReferenceFeatures
@@ -12,5 +12,6 @@ __all__ = [
     "ReferenceFeatures",
     "load_checkpoint",
     "read_checkpoint",
+    "read_config",
     "save_checkpoint",
 ]

@@ -26,15 +26,21 @@ class CheckpointError(ValueError):
     """A file that is not a MegActor-Σ checkpoint, or not one of the expected shape."""
 
 
-def save_checkpoint(model: MegActorSigma, path: str | os.PathLike, *,
-                    metadata: Mapping[str, str] | None = None, dtype: torch.dtype | None = None) -> Path:
+def save_checkpoint(model: MegActorSigma, path: str | os.PathLike, *, metadata: Mapping[str, str] | None = None,
+                    dtype: torch.dtype | None = None, weights: Mapping[str, torch.Tensor] | None = None) -> Path:
     """Write ``model`` atomically: the file at ``path`` is either the old one or the complete new one.
 
-    ``metadata`` adds string entries (training stage, step, ...); ``dtype`` casts floating tensors.
+    ``metadata`` adds string entries (training stage, step, ...); ``dtype`` casts floating tensors;
+    ``weights`` replace some of the model's tensors (e.g. their EMA averages) in the file.
     """
     path = Path(path)
+    state = model.state_dict()
+    unknown = sorted(set(weights or {}) - set(state))
+    if unknown:
+        raise ValueError(f"weights for tensors the model does not have: {unknown[:3]}")
+    state.update(weights or {})
     tensors = {}
-    for name, tensor in model.state_dict().items():
+    for name, tensor in state.items():
         tensor = tensor.detach()
         if dtype is not None and tensor.is_floating_point():
             tensor = tensor.to(dtype)
@@ -48,6 +54,16 @@ def save_checkpoint(model: MegActorSigma, path: str | os.PathLike, *,
 def read_checkpoint(path: str | os.PathLike, device: torch.device | str = "cpu"
                     ) -> tuple[MegActorConfig, dict[str, torch.Tensor], dict[str, str]]:
     """Config, tensors and metadata of a MegActor-Σ checkpoint, with clear errors for other files."""
+    return _read(path, device, tensors=True)
+
+
+def read_config(path: str | os.PathLike) -> MegActorConfig:
+    """The config of a MegActor-Σ checkpoint, without reading its tensors."""
+    return _read(path, "cpu", tensors=False)[0]
+
+
+def _read(path: str | os.PathLike, device: torch.device | str, tensors: bool
+          ) -> tuple[MegActorConfig, dict[str, torch.Tensor], dict[str, str]]:
     path = Path(path)
     if not path.is_file():
         raise CheckpointError(f"checkpoint {path} does not exist")
@@ -60,14 +76,14 @@ def read_checkpoint(path: str | os.PathLike, device: torch.device | str = "cpu"
                     f"no {FORMAT_KEY}={FORMAT!r} entry). PixArt-α weights must first be converted: "
                     "python -m megactor_core.models.init_from_pixart --help"
                 )
-            tensors = {name: f.get_tensor(name) for name in f.keys()}
+            weights = {name: f.get_tensor(name) for name in f.keys()} if tensors else {}
     except (SafetensorError, OSError) as exc:
         raise CheckpointError(f"{path} is not a readable .safetensors file: {exc}") from exc
     try:
         config = MegActorConfig.from_json(metadata[CONFIG_KEY])
     except (ValueError, TypeError) as exc:
         raise CheckpointError(f"{path} has an invalid MegActor-Σ config: {exc}") from exc
-    return config, tensors, metadata
+    return config, weights, metadata
 
 
 def load_checkpoint(path: str | os.PathLike, *, device: torch.device | str = "cpu",

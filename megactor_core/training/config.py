@@ -1,0 +1,178 @@
+"""The trainer's settings: one YAML file per stage, read into :class:`TrainConfig`.
+
+Keys not given keep the defaults below (the paper's: lr 1e-5, 512² data, 10/20/70 modality mix).
+Unknown keys are errors naming the key, so a typo never silently trains with a default.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+STAGES = (1, 2, 3)
+MIXED_PRECISION = ("no", "fp16", "bf16")
+MODALITIES = ("visual", "audio", "mixed")
+KEEP_REGIONS = ("eyes", "mouth", "both")
+
+
+@dataclass
+class MixConfig:
+    """What each training sample holds.
+
+    Stage 1 samples are always ``visual``; stages 2 and 3 draw ``visual`` (face-drop of a random
+    region, no audio), ``audio`` (no visual control) or ``mixed`` (audio + a face-drop keeping
+    only the eyes) with these probabilities.
+    """
+
+    visual: float = 0.1
+    audio: float = 0.2
+    mixed: float = 0.7
+    # Relative odds of the region a visual sample keeps.
+    regions: dict[str, float] = field(default_factory=lambda: {"eyes": 1.0, "mouth": 1.0, "both": 1.0})
+    # Chance that a sample loses all controls (keeping the reference): what classifier-free
+    # guidance's unconditional branch needs at inference.
+    drop_controls: float = 0.05
+    # Loss weight of face parts no control explains (0 = masked out of the loss).
+    unexplained_weight: float = 0.0
+    # Consecutive frames per sample in stage 3 (stages 1 and 2 use single frames).
+    clip_frames: int = 16
+
+
+@dataclass
+class AugmentConfig:
+    """Augmentations of the driving frames (the paper's resolution, size and colour changes), drawn
+    once per sample and applied alike to all its frames; plus an optional user face-swap step."""
+
+    probability: float = 0.8  # chance each augmentation is applied
+    scale: tuple[float, float] = (0.8, 1.2)  # size: zoom about the face centre
+    shift: float = 0.05  # size: translation, as a fraction of the image side
+    min_resolution: float = 0.25  # resolution: downscale to this fraction at most, then back up
+    brightness: float = 0.2
+    contrast: float = 0.2
+    saturation: float = 0.2
+    hue: float = 10.0  # degrees
+    # "package.module:function" called as fn(frames uint8 [F,H,W,3], landmarks [F,68,2], rng) ->
+    # frames: a face-swap or stylisation of the driving frames so identity cannot leak through them.
+    face_swap: str | None = None
+    face_swap_probability: float = 0.5
+
+
+@dataclass
+class TrainConfig:
+    """One training run of one stage."""
+
+    stage: int
+    init: str  # checkpoint to start from (init_from_pixart output for stage 1, the previous stage's after)
+    data: str  # preprocessed dataset folder
+    output_dir: str
+    steps: int = 30_000
+    batch_size: int = 4  # per process
+    gradient_accumulation: int = 1
+    learning_rate: float = 1e-5
+    weight_decay: float = 0.03
+    max_grad_norm: float = 1.0
+    mixed_precision: str = "bf16"
+    gradient_checkpointing: bool = True
+    ema_decay: float = 0.0  # 0 = no EMA; e.g. 0.9999
+    vlb_weight: float = 1.0  # PixArt-α's learned-variance term (when the model outputs 2x channels)
+    zero_terminal_snr: bool = False  # needs a v-prediction model
+    seed: int = 0
+    num_workers: int = 2
+    log_every: int = 10
+    log_with: str | None = None  # also report to "tensorboard" or "wandb" through accelerate
+    checkpoint_every: int = 1000
+    keep_checkpoints: int = 3
+    preview_every: int = 1000  # 0 = never
+    preview_vae: str | None = None  # SD VAE to decode previews; previews are skipped without one
+    preview_steps: int = 20
+    mix: MixConfig = field(default_factory=MixConfig)
+    augment: AugmentConfig = field(default_factory=AugmentConfig)
+
+    def __post_init__(self) -> None:
+        if self.mixed_precision is False:  # YAML reads a bare `no` as false
+            self.mixed_precision = "no"
+        problems = []
+        if self.stage not in STAGES:
+            problems.append(f"stage must be one of {STAGES}, got {self.stage!r}")
+        if self.mixed_precision not in MIXED_PRECISION:
+            problems.append(f"mixed_precision must be one of {MIXED_PRECISION}, got {self.mixed_precision!r}")
+        for name in ("steps", "batch_size", "gradient_accumulation", "checkpoint_every", "log_every", "preview_steps"):
+            if getattr(self, name) < 1:
+                problems.append(f"{name} must be at least 1, got {getattr(self, name)}")
+        if not 0 <= self.ema_decay < 1:
+            problems.append(f"ema_decay must be in [0, 1), got {self.ema_decay}")
+        weights = [self.mix.visual, self.mix.audio, self.mix.mixed]
+        if min(weights) < 0 or sum(weights) <= 0:
+            problems.append(f"mix.visual/audio/mixed must be non-negative and not all 0, got {weights}")
+        unknown = sorted(set(self.mix.regions) - set(KEEP_REGIONS))
+        if unknown or not self.mix.regions or min(self.mix.regions.values()) < 0 \
+                or sum(self.mix.regions.values()) <= 0:
+            problems.append(f"mix.regions must weigh some of {KEEP_REGIONS} (non-negative), got {self.mix.regions}")
+        if self.mix.clip_frames < 1:
+            problems.append(f"mix.clip_frames must be at least 1, got {self.mix.clip_frames}")
+        lo, hi = self.augment.scale
+        if not 0 < lo <= hi:
+            problems.append(f"augment.scale must be [low, high] with 0 < low <= high, got {self.augment.scale}")
+        if not 0 < self.augment.min_resolution <= 1:
+            problems.append(f"augment.min_resolution must be in (0, 1], got {self.augment.min_resolution}")
+        if problems:
+            raise ValueError("invalid training config: " + "; ".join(problems))
+
+    @property
+    def frames_per_sample(self) -> int:
+        return self.mix.clip_frames if self.stage == 3 else 1
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> TrainConfig:
+        return _build(cls, data, "")
+
+    @classmethod
+    def from_yaml(cls, path: str | os.PathLike, overrides: list[str] | None = None) -> TrainConfig:
+        """Read a YAML file; ``overrides`` are ``key=value`` strings (dotted keys for nested
+        sections, YAML values), applied on top, e.g. ``["data=/datasets/hdtf", "mix.audio=0.3"]``."""
+        import yaml
+
+        data = yaml.safe_load(Path(path).read_text()) or {}
+        if not isinstance(data, dict):
+            raise ValueError(f"{path} must hold a mapping of settings, got {type(data).__name__}")
+        for item in overrides or []:
+            key, sep, value = item.partition("=")
+            if not sep:
+                raise ValueError(f"override {item!r} must look like key=value")
+            *parents, leaf = key.strip().split(".")
+            node = data
+            for part in parents:
+                node = node.setdefault(part, {})
+            node[leaf] = yaml.safe_load(value)
+        return cls.from_dict(data)
+
+    def to_dict(self) -> dict[str, Any]:
+        data = dataclasses.asdict(self)
+        data["augment"]["scale"] = list(self.augment.scale)
+        return data
+
+
+def _build(cls: type, data: dict[str, Any], prefix: str) -> Any:
+    fields = {f.name: f for f in dataclasses.fields(cls)}
+    unknown = sorted(set(data) - set(fields))
+    if unknown:
+        raise ValueError(f"unknown training settings {[prefix + k for k in unknown]}; known: "
+                         f"{sorted(prefix + k for k in fields)}")
+    missing = [prefix + name for name, f in fields.items() if name not in data
+               and f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING]
+    if missing:
+        raise ValueError(f"training config lacks required settings {missing}")
+    values = {}
+    for name, value in data.items():
+        nested = {"mix": MixConfig, "augment": AugmentConfig}.get(name) if cls is TrainConfig else None
+        if nested is not None:
+            if not isinstance(value, dict):
+                raise ValueError(f"{prefix}{name} must be a mapping of settings, got {value!r}")
+            value = _build(nested, value, f"{prefix}{name}.")
+        elif name == "scale":
+            value = tuple(float(v) for v in value)
+        values[name] = value
+    return cls(**values)

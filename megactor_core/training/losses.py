@@ -1,0 +1,113 @@
+"""The training objective: PixArt-α's masked noise (or v) MSE plus its learned-variance term.
+
+The variance term is IDDPM's variational bound: the KL between the true posterior
+``q(x_{t-1} | x_t, x_0)`` and the model's ``p(x_{t-1} | x_t)``, whose mean is built from the
+model's own (detached) noise prediction so the term trains only the variance channels; at
+``t = 0`` it is the discretised Gaussian likelihood of ``x_0``. Both terms are averaged with the
+same per-cell loss weights.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+
+from ..pipeline.schedulers import TRAIN_SCHEDULE
+
+
+class DiffusionObjective:
+    """Noising, targets and loss of the model's schedule (PixArt-α's linear betas, optionally
+    rescaled to zero terminal SNR) for a model that predicts ``prediction_type``."""
+
+    def __init__(self, prediction_type: str = "epsilon", *, zero_terminal_snr: bool = False,
+                 vlb_weight: float = 1.0) -> None:
+        from diffusers import DDPMScheduler
+
+        if zero_terminal_snr and prediction_type != "v_prediction":
+            raise ValueError("zero_terminal_snr needs a v-prediction model (prediction_type 'v_prediction'); "
+                             f"this one predicts {prediction_type!r}")
+        betas = DDPMScheduler(**TRAIN_SCHEDULE, rescale_betas_zero_snr=zero_terminal_snr).betas.double()
+        alphas_cumprod = torch.cumprod(1 - betas, dim=0)
+        previous = torch.cat([alphas_cumprod.new_ones(1), alphas_cumprod[:-1]])
+        posterior_variance = betas * (1 - previous) / (1 - alphas_cumprod)
+        self.prediction_type = prediction_type
+        self.vlb_weight = vlb_weight
+        self.num_timesteps = len(betas)
+        self._table = {
+            "sqrt_ac": alphas_cumprod.sqrt(),
+            "sqrt_one_minus_ac": (1 - alphas_cumprod).sqrt(),
+            "log_beta": betas.log(),
+            # The posterior variance is 0 at t = 0: IDDPM uses the t = 1 value there.
+            "posterior_log_var": torch.cat([posterior_variance[1:2], posterior_variance[1:]]).log(),
+            "mean_coef_x0": betas * previous.sqrt() / (1 - alphas_cumprod),
+            "mean_coef_xt": (1 - previous) * (1 - betas).sqrt() / (1 - alphas_cumprod),
+        }
+
+    def _at(self, name: str, t: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
+        """Table ``name`` at timesteps ``t`` ``[B]``, shaped to broadcast over ``like`` ``[B, ...]``."""
+        values = self._table[name].to(t.device)[t].to(like.dtype)
+        return values.reshape(-1, *([1] * (like.ndim - 1)))
+
+    def add_noise(self, x0: torch.Tensor, noise: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+        return self._at("sqrt_ac", t, x0) * x0 + self._at("sqrt_one_minus_ac", t, x0) * noise
+
+    def target(self, x0: torch.Tensor, noise: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+        if self.prediction_type == "epsilon":
+            return noise
+        return self._at("sqrt_ac", t, x0) * noise - self._at("sqrt_one_minus_ac", t, x0) * x0
+
+    def _x0(self, prediction: torch.Tensor, xt: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+        a, s = self._at("sqrt_ac", t, xt), self._at("sqrt_one_minus_ac", t, xt)
+        if self.prediction_type == "epsilon":
+            return (xt - s * prediction) / a
+        return a * xt - s * prediction
+
+    def loss(self, output: torch.Tensor, x0: torch.Tensor, noise: torch.Tensor, xt: torch.Tensor,
+             t: torch.Tensor, weights: torch.Tensor) -> dict[str, torch.Tensor]:
+        """``{"loss", "mse", "vlb"}`` for model ``output`` ``[B, F, C or 2C, h, w]`` on latents
+        ``x0`` ``[B, F, C, h, w]``; ``weights`` ``[B, F, 1, h, w]`` weigh every latent cell."""
+        channels = x0.shape[2]
+        output = output.float()
+        prediction = output[:, :, :channels]
+        weights = weights.expand_as(x0)
+        total = weights.sum().clamp_min(1e-8)
+        mse = (weights * (prediction - self.target(x0, noise, t)) ** 2).sum() / total
+        terms = {"mse": mse}
+        if output.shape[2] == 2 * channels and self.vlb_weight:
+            vlb = self._vlb(prediction.detach(), output[:, :, channels:], x0, xt, t)
+            terms["vlb"] = (weights * vlb).sum() / total
+        terms["loss"] = mse + self.vlb_weight * terms.get("vlb", 0.0)
+        return terms
+
+    def _vlb(self, prediction: torch.Tensor, variance: torch.Tensor, x0: torch.Tensor, xt: torch.Tensor,
+             t: torch.Tensor) -> torch.Tensor:
+        """Per-element variational bound in bits (KL for t > 0, decoder likelihood at t = 0)."""
+        coef_x0, coef_xt = self._at("mean_coef_x0", t, xt), self._at("mean_coef_xt", t, xt)
+        true_mean = coef_x0 * x0 + coef_xt * xt
+        true_log_var = self._at("posterior_log_var", t, xt)
+        model_mean = coef_x0 * self._x0(prediction, xt, t) + coef_xt * xt
+        fraction = (variance + 1) / 2  # the model interpolates between the two bounds of the variance
+        model_log_var = fraction * self._at("log_beta", t, xt) + (1 - fraction) * true_log_var
+        kl = 0.5 * (-1 + model_log_var - true_log_var + (true_log_var - model_log_var).exp()
+                    + (true_mean - model_mean) ** 2 * (-model_log_var).exp())
+        nll = -_discretised_gaussian_log_likelihood(x0, model_mean, 0.5 * model_log_var)
+        first = (t == 0).reshape(-1, *([1] * (xt.ndim - 1)))
+        return torch.where(first, nll, kl) / math.log(2.0)
+
+
+def _discretised_gaussian_log_likelihood(x: torch.Tensor, mean: torch.Tensor, log_scale: torch.Tensor
+                                         ) -> torch.Tensor:
+    """Log-likelihood of ``x`` in -1..1 under a Gaussian discretised to 256 bins (IDDPM)."""
+    centred = x - mean
+    inv_std = (-log_scale).exp()
+    cdf_plus = _normal_cdf(inv_std * (centred + 1 / 255))
+    cdf_minus = _normal_cdf(inv_std * (centred - 1 / 255))
+    log_cdf_plus = cdf_plus.clamp_min(1e-12).log()
+    log_one_minus_cdf_minus = (1 - cdf_minus).clamp_min(1e-12).log()
+    log_delta = (cdf_plus - cdf_minus).clamp_min(1e-12).log()
+    return torch.where(x < -0.999, log_cdf_plus, torch.where(x > 0.999, log_one_minus_cdf_minus, log_delta))
+
+
+def _normal_cdf(x: torch.Tensor) -> torch.Tensor:
+    return 0.5 * (1 + torch.erf(x / math.sqrt(2)))

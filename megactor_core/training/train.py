@@ -1,0 +1,298 @@
+"""Train one stage of MegActor-Σ ("modality decoupling control").
+
+    python -m megactor_core.training.train --config stage1.yaml [--set key=value ...]
+    accelerate launch -m megactor_core.training.train --config stage1.yaml   # several GPUs
+
+Stage 1 trains the denoiser, reference transformer and driven encoder on face-dropped visual
+controls; stage 2 adds zero-initialised audio attention and mixes visual / audio / mixed samples;
+stage 3 adds zero-initialised temporal modules and trains only them on clips. Each stage starts
+from the previous stage's output (stage 1 from ``init_from_pixart --no-audio --no-temporal``).
+Rerunning the same command resumes from the newest checkpoint in ``output_dir``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import torch
+from torch import nn
+from tqdm import tqdm
+
+from ..models import MegActorConfig, MegActorSigma, load_checkpoint, read_config, save_checkpoint
+from .config import TrainConfig
+from .ema import EMA
+from .losses import DiffusionObjective
+from .masks import eq2_attention_mask, loss_weights
+from .samples import TrainingSamples
+from .shards import ShardDataset
+from .state import load_state, save_state, saved_steps
+
+log = logging.getLogger(__name__)
+Callback = Callable[[int, dict[str, float]], None]
+
+
+def stage_config(file_config: MegActorConfig, stage: int, source: str) -> MegActorConfig:
+    """The model a stage trains, from the config of the checkpoint it starts from."""
+    if stage == 1:
+        if file_config.use_audio or file_config.use_temporal:
+            raise ValueError(f"stage 1 trains without audio attention and temporal modules, but {source} has them. "
+                             "Make the stage-1 start with: python -m megactor_core.models.init_from_pixart PIXART "
+                             "--no-audio --no-temporal --out megactor_sigma_init.safetensors")
+        return file_config
+    if stage == 2:
+        if file_config.use_temporal:
+            raise ValueError(f"stage 2 comes before the temporal modules, but {source} has them; start stage 2 "
+                             "from the stage-1 output")
+        return file_config.replace(use_audio=True)
+    return file_config.replace(use_temporal=True)
+
+
+def trained_parameters(model: MegActorSigma, stage: int) -> dict[str, nn.Parameter]:
+    """The parameters the stage trains (all for stages 1-2, the temporal modules for stage 3);
+    every other parameter is frozen."""
+    trained = {}
+    for name, p in model.named_parameters():
+        p.requires_grad_(stage < 3 or ".temporal." in name)
+        if p.requires_grad:
+            trained[name] = p
+    return trained
+
+
+class TrainingStep(nn.Module):
+    """One batch -> its losses: noising, the reference and driving encoders, masks, denoiser."""
+
+    def __init__(self, model: MegActorSigma, objective: DiffusionObjective, *, encoders_train: bool,
+                 unexplained_weight: float) -> None:
+        super().__init__()
+        self.model = model
+        self.objective = objective
+        self.encoders_train = encoders_train
+        self.unexplained_weight = unexplained_weight
+
+    def forward(self, batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+        scale = self.model.config.vae_scaling_factor
+        x0, noise, t = batch["latents"] * scale, batch["noise"], batch["timestep"]
+        xt = self.objective.add_noise(x0, noise, t)
+        with torch.set_grad_enabled(torch.is_grad_enabled() and self.encoders_train):
+            reference = self.model.encode_reference(batch["reference"] * scale)
+            driven = self.model.encode_driving(batch["driving"]) * batch["visual"].reshape(-1, 1, 1, 1, 1)
+        audio = batch.get("audio")
+        hears = batch.get("audio_on", torch.zeros_like(batch["visual"]))
+        output = self.model(xt, t, driven=driven, reference=reference, audio=audio,
+                            audio_scale=hears if audio is not None else 1.0,
+                            attention_mask=eq2_attention_mask(batch["mouth_tokens"], batch["driving_tokens"],
+                                                              batch["eq2"]))
+        weights = loss_weights(batch["regions"], batch["shown"], hears, self.unexplained_weight)
+        return self.objective.loss(output, x0, noise, xt, t, weights)
+
+
+class _Batches(torch.utils.data.Sampler):
+    """Sample numbers of micro-batches ``start..stop-1`` for one process: micro-batch ``m`` of
+    process ``r`` holds samples ``(m * world + r) * size ...``, so every sample is used once."""
+
+    def __init__(self, start: int, stop: int, size: int, rank: int, world: int) -> None:
+        self.start, self.stop, self.size, self.rank, self.world = start, stop, size, rank, world
+
+    def __iter__(self) -> Iterator[list[int]]:
+        for m in range(self.start, self.stop):
+            first = (m * self.world + self.rank) * self.size
+            yield list(range(first, first + self.size))
+
+    def __len__(self) -> int:
+        return self.stop - self.start
+
+
+def build_model(config: TrainConfig) -> MegActorSigma:
+    """The stage's model from ``config.init``, new modules zero-initialised (seeded)."""
+    model_config = stage_config(read_config(config.init), config.stage, config.init)
+    torch.manual_seed(config.seed)
+    return load_checkpoint(config.init, config=model_config).train()
+
+
+def train(config: TrainConfig, *, callback: Callback | None = None) -> Path:
+    """Run (or resume) a stage; returns the exported checkpoint (EMA weights when EMA is on).
+
+    ``callback(step, metrics)`` runs on the main process after every optimizer step (and its
+    checkpoint, when one is due).
+    """
+    from accelerate import Accelerator
+
+    output = Path(config.output_dir)
+    accelerator = Accelerator(gradient_accumulation_steps=config.gradient_accumulation,
+                              mixed_precision=config.mixed_precision, log_with=config.log_with,
+                              project_dir=str(output))
+    model = build_model(config)
+    model.enable_gradient_checkpointing(config.gradient_checkpointing)
+    dataset = ShardDataset(config.data)
+    samples = TrainingSamples(dataset, config, audio=model.config.use_audio, patch_size=model.config.patch_size)
+    _check_data(samples, model.config)
+    trained = trained_parameters(model, config.stage)
+    optimizer = torch.optim.AdamW(trained.values(), lr=config.learning_rate, weight_decay=config.weight_decay)
+    ema = EMA(trained, config.ema_decay) if config.ema_decay and accelerator.is_main_process else None
+    objective = DiffusionObjective(model.config.prediction_type, zero_terminal_snr=config.zero_terminal_snr,
+                                   vlb_weight=config.vlb_weight)
+    step_module = TrainingStep(model, objective, encoders_train=config.stage < 3,
+                               unexplained_weight=config.mix.unexplained_weight)
+
+    saved = saved_steps(output)
+    resumed = load_state(saved[-1], model, stage=config.stage, ema=ema) if saved else None
+    step_module, optimizer = accelerator.prepare(step_module, optimizer)
+    step = 0
+    if resumed is not None:
+        step = int(resumed["step"])
+        optimizer.load_state_dict(resumed["optimizer"])
+        if accelerator.scaler is not None and resumed["scaler"] is not None:
+            accelerator.scaler.load_state_dict(resumed["scaler"])
+        log.info("resuming stage %d from %s (step %d)", config.stage, saved[-1], step)
+    if accelerator.is_main_process:
+        output.mkdir(parents=True, exist_ok=True)
+        (output / "config.json").write_text(json.dumps(config.to_dict(), indent=2))
+    if config.log_with:
+        accelerator.init_trackers(f"megactor_sigma_stage{config.stage}", config=_flat(config.to_dict()))
+    preview = _preview_codec(config, accelerator)
+
+    accum = config.gradient_accumulation
+    loader = torch.utils.data.DataLoader(
+        samples, batch_sampler=_Batches(step * accum, config.steps * accum, config.batch_size,
+                                        accelerator.process_index, accelerator.num_processes),
+        num_workers=config.num_workers, pin_memory=accelerator.device.type == "cuda")
+    bar = tqdm(total=config.steps, initial=step, desc=f"stage {config.stage}", unit="step",
+               disable=not accelerator.is_main_process)
+    sums: dict[str, float] = {}
+    count, started = 0, time.monotonic()
+    try:
+        for batch in loader:
+            batch = {k: v.to(accelerator.device, non_blocking=True) for k, v in batch.items()}
+            with accelerator.accumulate(step_module):
+                losses = step_module(batch)
+                accelerator.backward(losses["loss"])
+                if accelerator.sync_gradients and config.max_grad_norm > 0:
+                    accelerator.clip_grad_norm_(trained.values(), config.max_grad_norm)
+                optimizer.step()
+                optimizer.zero_grad(set_to_none=True)
+            for k, v in losses.items():
+                sums[k] = sums.get(k, 0.0) + float(v.detach())
+            count += 1
+            if not accelerator.sync_gradients:
+                continue
+            step += 1
+            bar.update(1)
+            if ema is not None:
+                ema.update(trained)
+            metrics = {k: v / count for k, v in sums.items()}
+            if step % config.log_every == 0 or step == config.steps:
+                _log(accelerator, output, step, metrics, config.learning_rate, time.monotonic() - started, bar)
+                sums, count, started = {}, 0, time.monotonic()
+            if preview is not None and step % config.preview_every == 0 and accelerator.is_main_process:
+                _write_preview(output, step, model, samples, preview, config, accelerator.device)
+            if step % config.checkpoint_every == 0 or step == config.steps:
+                accelerator.wait_for_everyone()
+                if accelerator.is_main_process:
+                    save_state(output, step, model, stage=config.stage, optimizer=optimizer,
+                               scaler=accelerator.scaler, ema=ema, keep=config.keep_checkpoints)
+            if callback is not None and accelerator.is_main_process:
+                callback(step, metrics)
+    except KeyboardInterrupt:
+        last = saved_steps(output)
+        print(f"\ninterrupted at step {step}; the same command resumes from "
+              f"{last[-1] if last else 'the start'}", file=sys.stderr)
+        raise
+    finally:
+        bar.close()
+    accelerator.wait_for_everyone()
+    accelerator.end_training()
+    return _export(output, model, ema, config, step) if accelerator.is_main_process else output
+
+
+def _check_data(samples: TrainingSamples, model_config: MegActorConfig) -> None:
+    """Fail before training when the dataset does not fit the model."""
+    first = samples.dataset.clips[0]
+    sizes = {(c["height"], c["width"]) for c in samples.dataset.clips}
+    cell = 8 * model_config.patch_size
+    bad = [s for s in sizes if s[0] % cell or s[1] % cell]
+    if bad:
+        raise ValueError(f"dataset frames of {bad[0][1]}x{bad[0][0]} px are not multiples of {cell} (the model's token "
+                         "size); preprocess with --size a multiple of 16")
+    if samples.audio:
+        width = samples[0]["audio"].shape[-1]
+        if width != model_config.audio_dim:
+            raise ValueError(f"the dataset's audio features are {width} wide (clip {first['key']}); the model's "
+                             f"audio attention takes {model_config.audio_dim}: preprocess with the Whisper size the "
+                             "model was made for (tiny = 384)")
+
+
+def _preview_codec(config: TrainConfig, accelerator):
+    if not config.preview_every or not accelerator.is_main_process:
+        return None
+    if not config.preview_vae:
+        log.warning("no preview_vae set: sample previews are off")
+        return None
+    from ..pipeline import DiffusersVAE
+    from ..pipeline.vae import load_sd_vae
+
+    return DiffusersVAE(load_sd_vae(config.preview_vae).to(accelerator.device))
+
+
+def _write_preview(output: Path, step: int, model: MegActorSigma, samples: TrainingSamples, codec,
+                   config: TrainConfig, device: torch.device) -> None:
+    from .previews import write_preview
+
+    model.eval()
+    try:
+        write_preview(output / "previews" / f"step-{step:08d}.png", model, codec, samples.preview(0),
+                      steps=config.preview_steps, device=device)
+    finally:
+        model.train()
+
+
+def _log(accelerator, output: Path, step: int, metrics: dict[str, float], lr: float, seconds: float, bar) -> None:
+    record = {"step": step, **{k: round(v, 6) for k, v in metrics.items()}, "lr": lr, "seconds": round(seconds, 3)}
+    accelerator.log(record, step=step)
+    if accelerator.is_main_process:
+        bar.set_postfix(loss=f"{metrics['loss']:.4f}")
+        with open(output / "log.jsonl", "a") as f:
+            f.write(json.dumps(record) + "\n")
+
+
+def _export(output: Path, model: MegActorSigma, ema: EMA | None, config: TrainConfig, step: int) -> Path:
+    path = output / f"megactor_sigma_stage{config.stage}.safetensors"
+    metadata = {"stage": str(config.stage), "step": str(step), "trained_from": Path(config.init).name,
+                "weights": "ema" if ema is not None else "last"}
+    return save_checkpoint(model, path, metadata=metadata, weights=None if ema is None else ema.average)
+
+
+def _flat(data: dict, prefix: str = "") -> dict:
+    flat = {}
+    for key, value in data.items():
+        if isinstance(value, dict):
+            flat.update(_flat(value, f"{prefix}{key}."))
+        else:
+            flat[prefix + key] = value if isinstance(value, (int, float, str, bool)) else str(value)
+    return flat
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--config", required=True, help="the stage's YAML file (see megactor_core/training/configs)")
+    parser.add_argument("--set", nargs="*", default=[], metavar="KEY=VALUE",
+                        help="override settings, e.g. --set data=/datasets/hdtf batch_size=2 mix.audio=0.3")
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    try:
+        config = TrainConfig.from_yaml(args.config, args.set)
+        path = train(config)
+    except (ValueError, FileNotFoundError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    print(f"wrote {path}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

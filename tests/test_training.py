@@ -1,0 +1,342 @@
+"""The three-stage trainer on tiny models and tiny synthetic clips: losses, masks, stages, resume."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from megactor_core.models import MegActorSigma, load_checkpoint, read_checkpoint, save_checkpoint
+from megactor_core.training.config import TrainConfig
+from megactor_core.training.losses import DiffusionObjective
+from megactor_core.training.samples import TrainingSamples
+from megactor_core.training.shards import ShardDataset
+from megactor_core.training.train import TrainingStep, main, train
+from tests.tiny_dataset import write_dataset
+from tests.tiny_models import tiny_config, tiny_vae
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(scope="module")
+def dataset(tmp_path_factory) -> Path:
+    return write_dataset(tmp_path_factory.mktemp("data"))
+
+
+@pytest.fixture(scope="module")
+def init(tmp_path_factory) -> Path:
+    """A stage-1 starting checkpoint (no audio, no temporal modules)."""
+    torch.manual_seed(0)
+    model = MegActorSigma(tiny_config(use_audio=False, use_temporal=False))
+    return save_checkpoint(model, tmp_path_factory.mktemp("init") / "init.safetensors")
+
+
+def settings(stage: int, init: Path, data: Path, out: Path, **changes) -> TrainConfig:
+    values = dict(stage=stage, init=str(init), data=str(data), output_dir=str(out), steps=30, batch_size=4,
+                  learning_rate=1e-3, mixed_precision="no", gradient_checkpointing=False, num_workers=0,
+                  log_every=10, checkpoint_every=30, preview_every=0, mix=dict(clip_frames=4))
+    values.update(changes)
+    return TrainConfig.from_dict(values)
+
+
+def fixed_loss(checkpoint: Path, config: TrainConfig, samples: int = 24) -> float:
+    """The mean training loss of ``checkpoint`` on the same samples (noise and timesteps included)."""
+    model = load_checkpoint(checkpoint)
+    step = TrainingStep(model, DiffusionObjective(model.config.prediction_type), encoders_train=False,
+                        unexplained_weight=config.mix.unexplained_weight)
+    data = TrainingSamples(ShardDataset(config.data), config, audio=model.config.use_audio, patch_size=2)
+    batch = torch.utils.data.default_collate([data[10_000 + i] for i in range(samples)])
+    with torch.no_grad():
+        return float(step(batch)["loss"])
+
+
+def test_three_stages_train_and_chain(dataset, init, tmp_path):
+    """Each stage lowers its loss on fixed samples; each starts from the previous stage's output;
+    stage 3 changes only the temporal modules."""
+    start = init
+    for stage in (1, 2, 3):
+        # Stage 3 trains only the one temporal module of the tiny model: it gets more steps.
+        steps = 90 if stage == 3 else 30
+        config = settings(stage, start, dataset, tmp_path / f"stage{stage}", steps=steps, checkpoint_every=steps,
+                          learning_rate=3e-3 if stage == 3 else 1e-3)
+        before_model = load_checkpoint(start, config=load_checkpoint(start).config.replace(
+            use_audio=stage >= 2, use_temporal=stage == 3)) if stage > 1 else None
+        exported = train(config)
+        assert exported == tmp_path / f"stage{stage}" / f"megactor_sigma_stage{stage}.safetensors"
+        file_config, tensors, metadata = read_checkpoint(exported)
+        assert (file_config.use_audio, file_config.use_temporal) == (stage >= 2, stage == 3)
+        assert metadata["stage"] == str(stage) and metadata["step"] == str(steps)
+        if before_model is not None:
+            save_checkpoint(before_model, tmp_path / f"before{stage}.safetensors")
+            before = fixed_loss(tmp_path / f"before{stage}.safetensors", config)
+        else:
+            before = fixed_loss(start, config)
+        after = fixed_loss(exported, config)
+        assert after < 0.9 * before, f"stage {stage}: loss {before:.4f} -> {after:.4f}"
+        if stage == 3:
+            old = before_model.state_dict()
+            changed = {k for k, v in tensors.items() if not torch.equal(v, old[k])}
+            assert changed and all(".temporal." in k for k in changed)
+            assert all(torch.equal(v, old[k]) for k, v in tensors.items() if ".temporal." not in k)
+        start = exported
+
+
+def test_stage_rules_are_enforced(dataset, init, tmp_path):
+    with_audio = save_checkpoint(MegActorSigma(tiny_config()), tmp_path / "full.safetensors")
+    with pytest.raises(ValueError, match="--no-audio --no-temporal"):
+        train(settings(1, with_audio, dataset, tmp_path / "a"))
+    with pytest.raises(ValueError, match="before the temporal modules"):
+        train(settings(2, with_audio, dataset, tmp_path / "b"))
+    silent = write_dataset(tmp_path / "silent", clips=2, audio_dim=None)
+    with pytest.raises(ValueError, match="--whisper"):
+        train(settings(2, init, silent, tmp_path / "c"))
+    wide = write_dataset(tmp_path / "wide", clips=2, audio_dim=20)
+    with pytest.raises(ValueError, match="20 wide"):
+        train(settings(2, init, wide, tmp_path / "d"))
+
+
+def test_gradient_accumulation_and_checkpointing_match_plain_training(dataset, init, tmp_path):
+    """Batch 4 equals 2 accumulated micro-batches of 2 (the same samples), and gradient
+    checkpointing changes nothing but memory. Loss weights are uniform here, so a batch's mean
+    loss is the mean of its halves' means. Key biases are left out: softmax ignores them, so their
+    gradient is rounding noise, which Adam scales up to full-size steps."""
+    uniform = dict(unexplained_weight=1.0)
+    plain = train(settings(1, init, dataset, tmp_path / "plain", steps=2, mix=uniform))
+    accumulated = train(settings(1, init, dataset, tmp_path / "accum", steps=2, batch_size=2,
+                                 gradient_accumulation=2, gradient_checkpointing=True, mix=uniform))
+    a, b = read_checkpoint(plain)[1], read_checkpoint(accumulated)[1]
+    start = read_checkpoint(init)[1]
+    assert all(torch.allclose(a[k], b[k], atol=1e-5) for k in a if not k.endswith("to_k.bias"))  # steps are ~1e-3
+    checkpointed = train(settings(1, init, dataset, tmp_path / "ckpt", steps=2, gradient_checkpointing=True,
+                                  mix=uniform))
+    assert all(torch.equal(a[k], v) for k, v in read_checkpoint(checkpointed)[1].items())
+    assert not torch.equal(a["denoiser.proj_out.weight"], start["denoiser.proj_out.weight"])
+
+
+def test_ema_export_and_checkpoints(dataset, init, tmp_path):
+    out = tmp_path / "ema"
+    exported = train(settings(1, init, dataset, out, steps=4, checkpoint_every=1, keep_checkpoints=2,
+                              ema_decay=0.5))
+    steps = sorted(p.name for p in (out / "checkpoints").iterdir())
+    assert steps == ["step-00000003", "step-00000004"]
+    last = read_checkpoint(out / "checkpoints" / "step-00000004" / "model.safetensors")[1]
+    ema = read_checkpoint(out / "checkpoints" / "step-00000004" / "ema.safetensors")[1]
+    weights = read_checkpoint(exported)[1]
+    assert read_checkpoint(exported)[2]["weights"] == "ema"
+    assert all(torch.equal(weights[k], ema[k]) for k in weights)
+    assert any(not torch.equal(last[k], ema[k]) for k in last)
+    assert len((out / "log.jsonl").read_text().splitlines()) == 1  # logged at the last step
+
+
+KILL_SCRIPT = textwrap.dedent("""
+    import os, signal, sys
+    from megactor_core.training.config import TrainConfig
+    from megactor_core.training.train import train
+
+    config = TrainConfig.from_yaml(sys.argv[1])
+    def kill(step, metrics):
+        if step == int(sys.argv[2]):
+            os.kill(os.getpid(), signal.SIGKILL)
+    train(config, callback=kill)
+""")
+
+
+def test_resume_after_kill_reproduces_the_uninterrupted_run(dataset, tmp_path):
+    """A run killed by SIGKILL after step 5 resumes from its step-4 checkpoint and ends with exactly
+    the weights, EMA and optimizer state of a run that was never interrupted."""
+    start = save_checkpoint(MegActorSigma(tiny_config(use_temporal=False)), tmp_path / "s1.safetensors")
+    extra = dict(steps=8, checkpoint_every=2, ema_decay=0.9, mix=dict(drop_controls=0.2))
+    whole = train(settings(2, start, dataset, tmp_path / "whole", **extra))
+
+    config = settings(2, start, dataset, tmp_path / "killed", **extra)
+    yaml_file = tmp_path / "stage2.yaml"
+    import yaml
+
+    yaml_file.write_text(yaml.safe_dump(config.to_dict()))
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    run = subprocess.run([sys.executable, "-c", KILL_SCRIPT, str(yaml_file), "5"], env=env, capture_output=True,
+                         text=True, timeout=300)
+    assert run.returncode == -signal.SIGKILL, run.stderr[-2000:]
+    assert sorted(p.name for p in (tmp_path / "killed" / "checkpoints").iterdir()) == [
+        "step-00000002", "step-00000004"]
+    resumed = train(TrainConfig.from_yaml(yaml_file))
+
+    a, b = read_checkpoint(whole)[1], read_checkpoint(resumed)[1]
+    assert all(torch.equal(a[k], b[k]) for k in a)
+    final = "checkpoints/step-00000008"
+    for name in ("model.safetensors", "ema.safetensors"):
+        x = read_checkpoint(tmp_path / "whole" / final / name)[1]
+        y = read_checkpoint(tmp_path / "killed" / final / name)[1]
+        assert all(torch.equal(x[k], y[k]) for k in x)
+    opt_a = torch.load(tmp_path / "whole" / final / "trainer.pt", weights_only=True)["optimizer"]["state"]
+    opt_b = torch.load(tmp_path / "killed" / final / "trainer.pt", weights_only=True)["optimizer"]["state"]
+    assert all(torch.equal(opt_a[i]["exp_avg_sq"], opt_b[i]["exp_avg_sq"]) for i in opt_a)
+
+
+def test_unfinished_checkpoint_folder_is_ignored(dataset, init, tmp_path):
+    out = tmp_path / "run"
+    train(settings(1, init, dataset, out, steps=2, checkpoint_every=1))
+    leftover = out / "checkpoints" / ".step-00000003.tmp-dead"
+    leftover.mkdir()
+    (leftover / "model.safetensors").write_bytes(b"half a file")
+    train(settings(1, init, dataset, out, steps=3, checkpoint_every=1))
+    assert not leftover.exists()
+    assert (out / "checkpoints" / "step-00000003" / "trainer.pt").is_file()
+
+
+def test_previews_are_written(dataset, init, tmp_path):
+    vae_dir = tmp_path / "vae"
+    tiny_vae().save_pretrained(vae_dir)
+    out = tmp_path / "run"
+    train(settings(1, init, dataset, out, steps=2, preview_every=2, preview_vae=str(vae_dir), preview_steps=2))
+    import cv2
+
+    grid = cv2.imread(str(out / "previews" / "step-00000002.png"))
+    assert grid.shape == (64, 4 * 64, 3)  # reference | driving | generated | target
+
+
+def test_stage_checkpoint_loads_in_the_loader_node_and_samples(dataset, init, tmp_path, monkeypatch):
+    from tests.comfy_stubs import VAEStub, load_plugin
+
+    models = tmp_path / "models"
+    exported = train(settings(1, init, dataset, tmp_path / "run", steps=2))
+    (models / "megactor").mkdir(parents=True)
+    os.replace(exported, models / "megactor" / exported.name)
+    plugin = load_plugin(monkeypatch, models)
+    loader = plugin.NODE_CLASS_MAPPINGS["MegActorLoadModel"]()
+    (model,) = getattr(loader, loader.FUNCTION)(exported.name, "auto")
+    sampler = plugin.NODE_CLASS_MAPPINGS["MegActorSampler"]()
+    driving = torch.from_numpy(ShardDataset(dataset).read(0, range(3)).frames).float() / 255
+    latent, images = getattr(sampler, sampler.FUNCTION)(
+        model, VAEStub(tiny_vae()), driving[:1], 0, steps=2, scheduler="ddim", zero_terminal_snr=False,
+        guidance_scale=2.0, audio_scale=1.0, seed=0, window=4, overlap=1, driving=driving)
+    assert latent["samples"].shape == (3, 4, 8, 8) and images.shape == (3, 64, 64, 3)
+    assert torch.isfinite(images).all()
+
+
+def test_cli_trains_from_yaml_and_reports_bad_settings(dataset, init, tmp_path, capsys):
+    config = REPO / "megactor_core" / "training" / "configs" / "stage1.yaml"
+    code = main(["--config", str(config), "--set", f"init={init}", f"data={dataset}",
+                 f"output_dir={tmp_path / 'cli'}", "steps=2", "batch_size=2", "mixed_precision=no", "num_workers=0",
+                 "preview_every=0"])
+    assert code == 0 and (tmp_path / "cli" / "megactor_sigma_stage1.safetensors").is_file()
+    assert main(["--config", str(config), "--set", "mix.visul=0.3"]) == 2
+    assert "mix.visul" in capsys.readouterr().err
+    assert main(["--config", str(config), "--set", f"init={init}", f"data={tmp_path / 'nothing'}",
+                 "mixed_precision=no"]) == 2
+    assert "preprocess" in capsys.readouterr().err
+
+
+def test_shipped_configs_parse():
+    for stage in (1, 2, 3):
+        config = TrainConfig.from_yaml(REPO / "megactor_core" / "training" / "configs" / f"stage{stage}.yaml")
+        assert config.stage == stage and config.learning_rate == 1e-5
+    assert config.frames_per_sample == 16
+
+
+def test_samples_are_reproducible(dataset):
+    config = settings(2, "unused", dataset, "unused")
+    samples = TrainingSamples(ShardDataset(dataset), config, audio=True, patch_size=2)
+    a, b, c = samples[7], samples[7], samples[8]
+    assert all(torch.equal(a[k], b[k]) for k in a)
+    assert not torch.equal(a["noise"], c["noise"])
+
+
+def test_stage2_modalities_follow_the_ratios(dataset):
+    config = settings(2, "unused", dataset, "unused", mix=dict(visual=0.1, audio=0.2, mixed=0.7, drop_controls=0.0))
+    samples = TrainingSamples(ShardDataset(dataset), config, audio=True, patch_size=2)
+    draws = [samples.draw(i) for i in range(4000)]
+    counts = {m: sum(d.modality == m for d in draws) / len(draws) for m in ("visual", "audio", "mixed")}
+    assert counts == pytest.approx({"visual": 0.1, "audio": 0.2, "mixed": 0.7}, abs=0.025)
+    assert {d.keep for d in draws if d.modality == "mixed"} == {"eyes"}
+    assert {d.keep for d in draws if d.modality == "audio"} == {None}
+    assert {d.keep for d in draws if d.modality == "visual"} == {"eyes", "mouth", "both"}
+    sample = next(samples[i] for i, d in enumerate(draws) if d.modality == "audio")
+    assert sample["audio_on"] == 1 and sample["visual"] == 0 and not sample["driving"].any()
+    sample = next(samples[i] for i, d in enumerate(draws) if d.modality == "visual")
+    assert sample["audio_on"] == 0 and not sample["audio"].any() and sample["visual"] == 1
+
+    custom = settings(2, "unused", dataset, "unused", mix=dict(visual=0.0, audio=1.0, mixed=0.0))
+    custom_samples = TrainingSamples(ShardDataset(dataset), custom, audio=True, patch_size=2)
+    assert {custom_samples.draw(i).modality for i in range(200)} <= {"audio", "none"}
+
+
+def test_stage1_is_visual_and_stage3_uses_consecutive_frames(dataset):
+    stage1 = TrainingSamples(ShardDataset(dataset), settings(1, "x", dataset, "x", mix=dict(drop_controls=0.0)),
+                             audio=False, patch_size=2)
+    assert {stage1.draw(i).modality for i in range(300)} == {"visual"}
+    assert "audio" not in stage1[0]
+    stage3 = TrainingSamples(ShardDataset(dataset), settings(3, "x", dataset, "x"), audio=True, patch_size=2)
+    for i in range(50):
+        targets = stage3.draw(i).targets
+        assert targets == list(range(targets[0], targets[0] + 4))
+    assert stage3[0]["latents"].shape == (4, 4, 8, 8) and stage3[0]["driving"].shape == (4, 3, 64, 64)
+
+
+def test_face_swap_hook_is_called_and_checked(dataset, monkeypatch, tmp_path):
+    module = tmp_path / "my_swap.py"
+    module.write_text("import numpy as np\n"
+                      "calls = []\n"
+                      "def invert(frames, landmarks, rng):\n"
+                      "    calls.append(frames.shape)\n"
+                      "    return 255 - frames\n"
+                      "def broken(frames, landmarks, rng):\n"
+                      "    return frames[:, :10]\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    base = dict(drop_controls=0.0, regions={"both": 1.0})
+    swapped = settings(1, "x", dataset, "x", mix=base, augment=dict(face_swap="my_swap:invert",
+                                                                    face_swap_probability=1.0, probability=0.0))
+    plain = settings(1, "x", dataset, "x", mix=base, augment=dict(probability=0.0))
+    a = TrainingSamples(ShardDataset(dataset), swapped, audio=False, patch_size=2)[3]["driving"]
+    b = TrainingSamples(ShardDataset(dataset), plain, audio=False, patch_size=2)[3]["driving"]
+    import my_swap
+
+    assert my_swap.calls == [(1, 64, 64, 3)]
+    background = (slice(None), slice(None), slice(0, 4))  # the top rows: far from the face, never dropped
+    assert torch.allclose(a[background], -b[background], atol=2 / 255)
+    broken = settings(1, "x", dataset, "x", mix=base, augment=dict(face_swap="my_swap:broken",
+                                                                   face_swap_probability=1.0))
+    with pytest.raises(ValueError, match="face_swap must return"):
+        TrainingSamples(ShardDataset(dataset), broken, audio=False, patch_size=2)[3]
+    with pytest.raises(ValueError, match="cannot be loaded"):
+        TrainingSamples(ShardDataset(dataset), settings(1, "x", dataset, "x", augment=dict(face_swap="nope:fn")),
+                        audio=False, patch_size=2)
+
+
+def test_config_errors_name_the_setting(tmp_path):
+    base = dict(stage=1, init="a", data="b", output_dir="c")
+    with pytest.raises(ValueError, match=r"augment\.scael"):
+        TrainConfig.from_dict({**base, "augment": {"scael": [1, 2]}})
+    with pytest.raises(ValueError, match="lacks required settings \\['data'\\]"):
+        TrainConfig.from_dict({"stage": 1, "init": "a", "output_dir": "c"})
+    with pytest.raises(ValueError, match="stage must be one of"):
+        TrainConfig.from_dict({**base, "stage": 4})
+    with pytest.raises(ValueError, match="mix.regions"):
+        TrainConfig.from_dict({**base, "mix": {"regions": {"nose": 1.0}}})
+    config_file = tmp_path / "c.yaml"
+    config_file.write_text("stage: 2\ninit: a\ndata: b\noutput_dir: c\nmix: {audio: 0.5}\n")
+    config = TrainConfig.from_yaml(config_file, ["mix.audio=0.3", "steps=5"])
+    assert config.mix.audio == 0.3 and config.steps == 5 and config.mix.mixed == 0.7
+
+
+def test_driving_frames_show_only_the_kept_region(dataset):
+    """Face-drop blanks the mouth of an eyes-only driving frame and keeps its eyes."""
+    config = settings(1, "x", dataset, "x", mix=dict(drop_controls=0.0, regions={"eyes": 1.0}),
+                      augment=dict(probability=0.0))
+    samples = TrainingSamples(ShardDataset(dataset), config, audio=False, patch_size=2)
+    draw = samples.draw(0)
+    data = ShardDataset(dataset).read(draw.clip, draw.targets)
+    driving = (samples[0]["driving"][0].permute(1, 2, 0) + 1) / 2
+    points = np.round(data.landmarks[0]).astype(int)
+    mouth_x, mouth_y = points[48:60].mean(axis=0).round().astype(int)
+    eye_x, eye_y = points[36:42].mean(axis=0).round().astype(int)
+    assert float(driving[mouth_y, mouth_x].max()) == 0.0
+    original = torch.from_numpy(data.frames[0]).float() / 255
+    assert torch.allclose(driving[eye_y, eye_x], original[eye_y, eye_x], atol=0.02)
