@@ -141,7 +141,6 @@ class ClipFrames:
 
     key: str
     fps: float
-    indices: list[int]
     frames: np.ndarray  # uint8 [K, H, W, 3]
     latents: np.ndarray  # float32 [K, 4, h, w]
     landmarks: np.ndarray  # float32 [K, 68, 2]
@@ -188,7 +187,7 @@ class ShardDataset:
                 jpeg = np.frombuffer(_read_range(f, members[f"{i:05d}.jpg"]), np.uint8)
                 frames.append(cv2.cvtColor(cv2.imdecode(jpeg, cv2.IMREAD_COLOR), cv2.COLOR_BGR2RGB))
         audio = arrays.get("audio")
-        return ClipFrames(info["key"], float(info["fps"]), indices, np.stack(frames),
+        return ClipFrames(info["key"], float(info["fps"]), np.stack(frames),
                           arrays["latents"].astype(np.float32), arrays["landmarks"].astype(np.float32),
                           arrays["regions"].astype(np.float32) / 255,
                           None if audio is None else audio.astype(np.float32))
