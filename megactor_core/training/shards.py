@@ -26,7 +26,7 @@ import json
 import os
 import re
 import tarfile
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -76,8 +76,9 @@ class Clip:
             raise ValueError(f"clip {self.key}: audio has shape {tuple(self.audio.shape)}, expected [{n}, T, W]")
 
 
-def write_shard(path: str | os.PathLike, clips: Sequence[Clip]) -> Path:
-    """Write ``clips`` as one tar shard, atomically (an interrupted write leaves no shard)."""
+def write_shard(path: str | os.PathLike, clips: Iterable[Clip]) -> Path:
+    """Write ``clips`` as one tar shard, atomically (an interrupted write leaves no shard). ``clips``
+    is read once, so a generator keeps only one video's clips in memory."""
     path = Path(path)
     with atomic_write(path) as tmp, tarfile.open(tmp, "w") as tar:
         for clip in clips:

@@ -1,0 +1,391 @@
+"""Talking-head videos -> the training dataset: face-centred clips with latents, landmarks, regions and audio.
+
+    python -m megactor_core.training.preprocess /data/videos --out datasets/talking_heads \\
+        --vae sd-vae-ft-mse --dwpose yolox_l.onnx dw-ll_ucoco_384.onnx [--whisper tiny.pt]
+
+Each video gets one square crop around its face for all of its frames (so head motion stays in
+the picture), resized to ``--size`` and cut into clips of ``--clip-frames`` consecutive frames.
+Shard ``k`` holds the clips of videos ``k*n`` to ``k*n + n - 1`` of the sorted video list
+(``n = --videos-per-shard``). Shards are written atomically and a rerun skips the ones that
+exist, so running the same command again resumes an interrupted run. Videos that cannot be read,
+show no face, are shorter than one clip or (with ``--whisper``) have no sound are skipped with a
+warning. The dataset format is described in :mod:`megactor_core.training.shards`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import re
+import sys
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
+from functools import partial
+from pathlib import Path
+from typing import Protocol
+
+import cv2
+import numpy as np
+import torch
+from tqdm import tqdm
+from tqdm.contrib.logging import logging_redirect_tqdm
+
+from ..atomic import atomic_write
+from ..audio import AudioFeatures
+from ..dtypes import DTYPES, parse_dtype
+from ..landmarks import FaceLandmarks
+from ..pipeline.codec import LatentCodec
+from ..video_io import read_video
+from .masks import latent_regions
+from .shards import INDEX_NAME, SHARD_PATTERN, Clip, write_index, write_shard
+
+log = logging.getLogger(__name__)
+
+VIDEO_SUFFIXES = (".mp4", ".mov", ".mkv", ".webm", ".avi")
+SETTINGS_NAME = "preprocess.json"
+SIZE_MULTIPLE = 16  # the DiT's token: 8 px per latent cell x patch 2
+_UNSAFE_KEY_CHARACTERS = re.compile(r"[^A-Za-z0-9_-]+")
+
+Landmarker = Callable[[np.ndarray], FaceLandmarks]  # uint8 frames [N, H, W, 3] -> one face's landmarks
+Progress = Callable[[int, int], None]
+
+
+class AudioEncoder(Protocol):
+    """A video's sound ``[channels, samples]`` -> per-frame features for ``frames`` frames at ``fps``
+    (``functools.partial(encode_audio, whisper)`` is one)."""
+
+    def __call__(self, waveform: torch.Tensor, sample_rate: int, fps: float, *, frames: int) -> AudioFeatures: ...
+
+
+@dataclass(frozen=True)
+class SourceVideo:
+    """A video file to preprocess and its name in the dataset (its path under the input it was found in)."""
+
+    path: Path  # absolute
+    source: str
+
+
+@dataclass(frozen=True)
+class CropBox:
+    """A square of a frame, in pixels."""
+
+    x: int
+    y: int
+    side: int
+
+
+@dataclass
+class PreprocessSummary:
+    """What one run did."""
+
+    out: Path
+    videos: int = 0  # in the video list
+    used: int = 0  # read in this run and cut into clips
+    skipped: int = 0  # read in this run and left out, each with a logged warning
+    clips: int = 0  # written in this run
+    shards_written: int = 0
+    shards_kept: int = 0  # complete from an earlier run: left as they were, their videos not read
+
+    @property
+    def index(self) -> Path:
+        return self.out / INDEX_NAME
+
+    def __str__(self) -> str:
+        return (f"{self.used} of {self.videos} videos used, {self.skipped} skipped, {self.clips} clips in "
+                f"{self.shards_written} new shards; {self.shards_kept} shards of earlier runs kept; wrote {self.index}")
+
+
+@dataclass
+class _CroppedVideo:
+    """A video ready to cut into clips."""
+
+    source: SourceVideo
+    fps: float
+    frames: np.ndarray  # uint8 [N, size, size, 3]
+    landmarks: FaceLandmarks  # in pixels of ``frames``
+    audio: AudioFeatures | None
+
+
+def find_videos(inputs: Sequence[str | os.PathLike]) -> list[SourceVideo]:
+    """Video files given directly or found in folders (recursively, by :data:`VIDEO_SUFFIXES`),
+    sorted by absolute path, each once."""
+    found: dict[Path, str] = {}
+    for given in map(Path, inputs):
+        if given.is_dir():
+            files = [(p, p.relative_to(given).as_posix()) for p in given.rglob("*")
+                     if p.suffix.lower() in VIDEO_SUFFIXES and p.is_file()]
+        elif given.is_file():
+            files = [(given, given.name)]
+        else:
+            raise FileNotFoundError(f"input {given} does not exist")
+        for path, source in files:
+            found.setdefault(path.resolve(), source)
+    if not found:
+        raise ValueError(f"no videos ({' '.join(VIDEO_SUFFIXES)}) found in {', '.join(map(str, inputs))}")
+    return [SourceVideo(path, found[path]) for path in sorted(found)]
+
+
+def check_options(size: int, clip_frames: int, videos_per_shard: int, face_scale: float) -> None:
+    """A clear error for options that cannot make a dataset."""
+    if size <= 0 or size % SIZE_MULTIPLE:
+        raise ValueError(f"size must be a positive multiple of {SIZE_MULTIPLE} (the model's token size), got {size}")
+    if clip_frames < 1 or videos_per_shard < 1:
+        raise ValueError(f"clip frames and videos per shard must be at least 1, got {clip_frames} and "
+                         f"{videos_per_shard}")
+    if face_scale <= 0:
+        raise ValueError(f"face scale must be positive, got {face_scale}")
+
+
+def face_crop(landmarks: FaceLandmarks, face_scale: float) -> CropBox:
+    """One square for all frames of a video: centred on the median face centre, ``face_scale``
+    times the largest face size, shifted (never padded) to lie inside the frame and shrunk to
+    the frame's shorter side if larger."""
+    centres = (landmarks.points.min(axis=1) + landmarks.points.max(axis=1)) / 2
+    cx, cy = np.median(centres, axis=0)
+    side = int(np.clip(round(face_scale * float(landmarks.face_size().max())), 1,
+                       min(landmarks.width, landmarks.height)))
+    x = int(np.clip(round(cx - side / 2), 0, landmarks.width - side))
+    y = int(np.clip(round(cy - side / 2), 0, landmarks.height - side))
+    return CropBox(x, y, side)
+
+
+def crop_video(frames: np.ndarray, landmarks: FaceLandmarks, box: CropBox,
+               size: int) -> tuple[np.ndarray, FaceLandmarks]:
+    """Frames ``[N, H, W, 3]`` cut to ``box`` and resized to ``size`` x ``size`` (INTER_AREA), and
+    the landmarks moved with them (pixel centres map as in ``cv2.resize``)."""
+    out = np.empty((len(frames), size, size, 3), np.uint8)
+    for i, frame in enumerate(frames):
+        square = frame[box.y:box.y + box.side, box.x:box.x + box.side]
+        out[i] = cv2.resize(square, (size, size), interpolation=cv2.INTER_AREA)
+    scale = size / box.side
+    points = (landmarks.points - np.array([box.x, box.y], np.float32) + 0.5) * scale - 0.5
+    return out, FaceLandmarks(points.astype(np.float32), landmarks.scores, landmarks.detected, size, size)
+
+
+def clip_key(video: SourceVideo, position: int, clip: int) -> str:
+    """``<position in the video list>-<file stem, sanitised>-<clip number>``: unique even for
+    videos with the same name in different folders."""
+    stem = _UNSAFE_KEY_CHARACTERS.sub("_", Path(video.source).stem)
+    return f"{position:06d}-{stem}-{clip:04d}"
+
+
+def preprocess_videos(
+    videos: Sequence[SourceVideo],
+    out: str | os.PathLike,
+    *,
+    landmarker: Landmarker,
+    codec: LatentCodec,
+    audio_encoder: AudioEncoder | None = None,
+    size: int = 512,
+    clip_frames: int = 48,
+    videos_per_shard: int = 16,
+    face_scale: float = 2.0,
+    progress: Progress | None = None,
+) -> PreprocessSummary:
+    """Write the shards of ``videos`` (from :func:`find_videos`) that ``out`` lacks, then its index.
+
+    ``landmarker`` finds one face in full frames, ``codec`` gives the latents and
+    ``audio_encoder`` (optional) the audio features, for a dataset with sound. The options and
+    the video list are kept in ``out/preprocess.json``; a folder made with others is refused,
+    since a shard's videos follow from both. ``progress(done, total)`` counts videos.
+    """
+    check_options(size, clip_frames, videos_per_shard, face_scale)
+    out = Path(out)
+    options = dict(size=size, clip_frames=clip_frames, videos_per_shard=videos_per_shard, face_scale=face_scale,
+                   audio=audio_encoder is not None)
+    _claim_folder(out, options, videos)
+    maker = _ClipMaker(landmarker, codec, audio_encoder, size, clip_frames, face_scale,
+                       PreprocessSummary(out, videos=len(videos)))
+    for first in range(0, len(videos), videos_per_shard):
+        shard = out / SHARD_PATTERN.format(first // videos_per_shard)
+        positions = range(first, min(first + videos_per_shard, len(videos)))
+        if shard.is_file():
+            maker.summary.shards_kept += 1
+            if progress is not None:
+                progress(positions.stop, len(videos))
+            continue
+        # write_shard takes the clips as they come, so memory holds one video at a time.
+        write_shard(shard, maker.shard_clips(videos, positions, progress))
+        maker.summary.shards_written += 1
+    write_index(out)
+    return maker.summary
+
+
+def _claim_folder(out: Path, options: dict, videos: Sequence[SourceVideo]) -> None:
+    """Record the options and video list in ``out``, or refuse a folder made with others."""
+    path = out / SETTINGS_NAME
+    listed = [str(video.path) for video in videos]
+    if not path.is_file():
+        if any(out.glob("shard-*.tar")):
+            raise ValueError(f"{out} holds shards but no {SETTINGS_NAME}, so it was not made by this preprocessing; "
+                             "use a new --out folder")
+        with atomic_write(path) as tmp, open(tmp, "w") as f:
+            json.dump({"options": options, "videos": listed}, f, indent=1)
+        return
+    made = json.loads(path.read_text())
+    changed = [f"{name} {made['options'].get(name)!r} (now {value!r})" for name, value in options.items()
+               if made["options"].get(name) != value]
+    if changed:
+        raise ValueError(f"{out} was preprocessed with other options: {', '.join(changed)}. Rerun with the same "
+                         "options to continue it, or use a new --out folder")
+    if made["videos"] != listed:
+        added, missing = sorted(set(listed) - set(made["videos"])), sorted(set(made["videos"]) - set(listed))
+        raise ValueError(f"{out} was preprocessed from other videos ({len(added)} new, e.g. {added[:2]}; "
+                         f"{len(missing)} gone, e.g. {missing[:2]}); each shard holds fixed videos of the sorted "
+                         "list, so rerun with the same inputs to continue it, or use a new --out folder")
+
+
+@dataclass
+class _ClipMaker:
+    """Videos -> clips, with the models and options of one run, counting what it does."""
+
+    landmarker: Landmarker
+    codec: LatentCodec
+    audio_encoder: AudioEncoder | None
+    size: int
+    clip_frames: int
+    face_scale: float
+    summary: PreprocessSummary
+
+    def shard_clips(self, videos: Sequence[SourceVideo], positions: range,
+                    progress: Progress | None) -> Iterator[Clip]:
+        """The clips of the videos at ``positions``, one video after the other; skipped videos are logged."""
+        for position in positions:
+            try:
+                video = self.prepare(videos[position])
+            except ValueError as exc:
+                log.warning("skipped %s: %s", videos[position].path, exc)
+                self.summary.skipped += 1
+            else:
+                self.summary.used += 1
+                for clip in self.clips(video, position):
+                    self.summary.clips += 1
+                    yield clip
+            if progress is not None:
+                progress(position + 1, len(videos))
+
+    def prepare(self, video: SourceVideo) -> _CroppedVideo:
+        """Read, find the face, crop and encode the audio; a ValueError says why the video cannot be
+        used. Only the cropped frames are kept, so the full-size ones are freed on return."""
+        decoded = read_video(video.path)
+        n = len(decoded.frames)
+        if n < self.clip_frames:
+            raise ValueError(f"{n} frames, fewer than one clip of {self.clip_frames}")
+        if self.audio_encoder is not None and decoded.audio is None:
+            raise ValueError("no audio track; a dataset with audio features (--whisper) needs sound in every video")
+        landmarks = self.landmarker(decoded.frames)
+        frames, landmarks = crop_video(decoded.frames, landmarks, face_crop(landmarks, self.face_scale), self.size)
+        audio = None
+        if self.audio_encoder is not None:
+            audio = self.audio_encoder(torch.from_numpy(decoded.audio), decoded.sample_rate, decoded.fps, frames=n)
+        return _CroppedVideo(video, decoded.fps, frames, landmarks, audio)
+
+    def clips(self, video: _CroppedVideo, position: int) -> Iterator[Clip]:
+        """Consecutive clips of ``clip_frames`` frames; a shorter rest at the end is dropped."""
+        audio, marks = video.audio, video.landmarks
+        for number, start in enumerate(range(0, len(video.frames) - self.clip_frames + 1, self.clip_frames)):
+            part = slice(start, start + self.clip_frames)
+            frames = video.frames[part]
+            landmarks = FaceLandmarks(marks.points[part], marks.scores[part], marks.detected[part], marks.width,
+                                      marks.height)
+            latents = self.codec.encode(torch.from_numpy(frames).float() / 255).numpy()
+            yield Clip(clip_key(video.source, position, number), video.fps, frames, latents, landmarks.points,
+                       latent_regions(landmarks), audio=None if audio is None else audio.features[part].numpy(),
+                       audio_context=None if audio is None else audio.context,
+                       audio_layers=None if audio is None else audio.layers, source=video.source.source,
+                       first_frame=start)
+
+
+# Where each model file comes from, for the error when one is missing.
+MODEL_SOURCES = {
+    "--vae": "the SD VAE: the sd-vae-ft-mse diffusers folder or its .safetensors file, from Hugging Face "
+             "stabilityai/sd-vae-ft-mse",
+    "--dwpose": "DWPose yolox_l.onnx and dw-ll_ucoco_384.onnx, from Hugging Face yzd-v/DWPose (the files "
+                "comfyui_controlnet_aux downloads)",
+    "--whisper": "Whisper: openai-whisper's tiny.pt (from openai) or a Hugging Face openai/whisper-tiny folder",
+}
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("inputs", nargs="+", metavar="VIDEO_OR_FOLDER",
+                   help=f"video files, or folders searched recursively for {' '.join(VIDEO_SUFFIXES)}")
+    p.add_argument("--out", required=True, help="the dataset folder (a rerun with the same options resumes it)")
+    p.add_argument("--vae", required=True, help="SD VAE: sd-vae-ft-mse diffusers folder or .safetensors file")
+    p.add_argument("--dwpose", nargs=2, required=True, metavar=("YOLOX", "POSE"),
+                   help="yolox_l.onnx and dw-ll_ucoco_384.onnx")
+    p.add_argument("--whisper", help="Whisper tiny.pt or Hugging Face folder: store audio features (stages 2, 3)")
+    p.add_argument("--size", type=int, default=512, help="square frame size, a multiple of 16 (default 512)")
+    p.add_argument("--clip-frames", type=int, default=48, help="frames per clip (default 48)")
+    p.add_argument("--videos-per-shard", type=int, default=16, help="videos per tar shard (default 16)")
+    p.add_argument("--face-scale", type=float, default=2.0,
+                   help="crop side as a multiple of the largest face size in the video (default 2)")
+    p.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    p.add_argument("--dtype", choices=sorted(DTYPES), help="VAE precision (default: fp16 on CUDA, fp32 on CPU)")
+    args = p.parse_args(argv)
+    try:
+        check_options(args.size, args.clip_frames, args.videos_per_shard, args.face_scale)
+    except ValueError as exc:
+        p.error(str(exc))
+    return args
+
+
+def _check_model_files(args: argparse.Namespace) -> None:
+    """A FileNotFoundError naming the first missing model file and where it comes from."""
+    given = [("--vae", args.vae), *(("--dwpose", path) for path in args.dwpose), ("--whisper", args.whisper)]
+    for flag, path in given:
+        if path is not None and not Path(path).exists():
+            raise FileNotFoundError(f"{flag} {path} not found; it is {MODEL_SOURCES[flag]}")
+
+
+def dwpose_landmarker(detector: str, pose: str, device: torch.device) -> Landmarker:
+    """DWPose (onnxruntime, on the GPU when ``device`` is CUDA) as a :data:`Landmarker`."""
+    from ..landmarks import DWPose, detect_landmarks
+
+    providers = ["CUDAExecutionProvider", "CPUExecutionProvider"] if device.type == "cuda" \
+        else ["CPUExecutionProvider"]
+    dwpose = DWPose(detector, pose, providers=providers)
+    return lambda frames: detect_landmarks(dwpose, frames)[0]
+
+
+def whisper_audio_encoder(path: str, device: torch.device) -> AudioEncoder:
+    """Whisper as an :class:`AudioEncoder`, with ``encode_audio``'s defaults (which sampling uses too)."""
+    from ..audio import encode_audio, load_whisper_encoder
+
+    return partial(encode_audio, load_whisper_encoder(path).to(device))
+
+
+def run(args: argparse.Namespace) -> PreprocessSummary:
+    from ..pipeline.codec import DiffusersVAE
+    from ..pipeline.vae import load_sd_vae
+
+    videos = find_videos(args.inputs)
+    _check_model_files(args)
+    device = torch.device(args.device)
+    dtype = parse_dtype(args.dtype) if args.dtype else (torch.float16 if device.type == "cuda" else torch.float32)
+    landmarker = dwpose_landmarker(*args.dwpose, device)
+    codec = DiffusersVAE(load_sd_vae(args.vae).to(device, dtype))
+    audio_encoder = whisper_audio_encoder(args.whisper, device) if args.whisper else None
+    with tqdm(total=len(videos), desc="preprocessing", unit="video") as bar:
+        return preprocess_videos(videos, args.out, landmarker=landmarker, codec=codec, audio_encoder=audio_encoder,
+                                 size=args.size, clip_frames=args.clip_frames, videos_per_shard=args.videos_per_shard,
+                                 face_scale=args.face_scale, progress=lambda done, total: bar.update(done - bar.n))
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    try:
+        with logging_redirect_tqdm():
+            summary = run(args)
+    except (ValueError, FileNotFoundError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    print(summary)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
