@@ -292,3 +292,20 @@ def test_bad_inputs_exit_2(models, tmp_path, capsys):
     assert "nowhere does not exist" in capsys.readouterr().err
     assert cli(models, [tmp_path], tmp_path / "out") == 2
     assert "no videos" in capsys.readouterr().err
+
+
+def test_preprocessed_videos_train(models, dwpose, tmp_path):
+    """The whole path: videos -> preprocess (DWPose, VAE, Whisper stand-ins) -> a stage-2 run."""
+    from megactor_core.models import MegActorSigma, read_checkpoint, save_checkpoint
+    from megactor_core.training.config import TrainConfig
+    from megactor_core.training.train import train
+    from tests.tiny_models import tiny_config
+
+    talking_video(tmp_path / "videos" / "talk.mp4", dwpose, 16)
+    assert cli(models, [tmp_path / "videos"], tmp_path / "dataset", whisper=True) == 0
+    start = save_checkpoint(MegActorSigma(tiny_config(audio_dim=16, use_temporal=False)), tmp_path / "s1.safetensors")
+    config = TrainConfig.from_dict(dict(stage=2, init=str(start), data=str(tmp_path / "dataset"),
+                                        output_dir=str(tmp_path / "run"), steps=2, batch_size=2,
+                                        mixed_precision="no", num_workers=0, preview_every=0))
+    exported = train(config)
+    assert read_checkpoint(exported)[2]["step"] == "2"
