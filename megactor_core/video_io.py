@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 import os
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from fractions import Fraction
@@ -26,6 +26,10 @@ _BT709 = 1
 _LIMITED_RANGE = 1
 
 
+VIDEO_SUFFIXES = (".mp4", ".mov", ".mkv", ".webm", ".avi")
+LIST_SUFFIX = ".txt"
+
+
 class VideoFileError(ValueError):
     """A file that cannot be read as the video or audio that was asked for."""
 
@@ -38,6 +42,40 @@ class Video:
     fps: float
     audio: np.ndarray | None  # [channels, samples] float32 in -1..1
     sample_rate: int | None
+
+
+@dataclass(frozen=True)
+class SourceVideo:
+    """A video file to preprocess and its name in the dataset (its path under the input it was found in)."""
+
+    path: Path  # absolute
+    source: str
+
+
+def find_videos(inputs: Sequence[str | os.PathLike]) -> list[SourceVideo]:
+    """Video files given directly, found in folders (recursively, by :data:`VIDEO_SUFFIXES`) or
+    listed one per line in ``.txt`` files (as curation's ``select`` writes them), sorted by
+    absolute path, each once."""
+    found: dict[Path, str] = {}
+    for given in map(Path, inputs):
+        if given.suffix.lower() == LIST_SUFFIX and given.is_file():
+            listed = [Path(line.strip()) for line in given.read_text().splitlines() if line.strip()]
+            absent = [str(p) for p in listed if not p.is_file()]
+            if absent:
+                raise FileNotFoundError(f"{given} lists {len(absent)} videos that do not exist, e.g. {absent[:2]}")
+            files = [(p, p.name) for p in listed]
+        elif given.is_dir():
+            files = [(p, p.relative_to(given).as_posix()) for p in given.rglob("*")
+                     if p.suffix.lower() in VIDEO_SUFFIXES and p.is_file()]
+        elif given.is_file():
+            files = [(given, given.name)]
+        else:
+            raise FileNotFoundError(f"input {given} does not exist")
+        for path, source in files:
+            found.setdefault(path.resolve(), source)
+    if not found:
+        raise ValueError(f"no videos ({' '.join(VIDEO_SUFFIXES)}) found in {', '.join(map(str, inputs))}")
+    return [SourceVideo(path, found[path]) for path in sorted(found)]
 
 
 def read_video(path: str | os.PathLike, *, max_frames: int | None = None) -> Video:
@@ -68,6 +106,19 @@ def read_video(path: str | os.PathLike, *, max_frames: int | None = None) -> Vid
         cut = Fraction(len(frames)) / rate if max_frames is not None else None
         audio, sample_rate = _read_audio(path, seconds=cut)
     return Video(np.stack(frames), float(rate), audio, sample_rate)
+
+
+def frame_times(path: str | os.PathLike) -> np.ndarray:
+    """Presentation times in seconds of the first video stream's frames, sorted, read from the
+    container's packets without decoding (cheap); a variable frame rate shows as uneven gaps."""
+    path = _existing_file(path, "video")
+    with _open_input(path) as container:
+        if not container.streams.video:
+            raise VideoFileError(f"{path} has no video stream; expected a video file")
+        stream = container.streams.video[0]
+        stamps = [packet.pts for packet in container.demux(stream) if packet.pts is not None]
+        base = stream.time_base
+    return np.sort(np.asarray(stamps, np.float64)) * float(base)
 
 
 def read_audio(path: str | os.PathLike) -> tuple[np.ndarray, int]:

@@ -18,11 +18,10 @@ from megactor_core.training.preprocess import (
     CropBox,
     crop_video,
     face_crop,
-    find_videos,
     preprocess_videos,
 )
 from megactor_core.training.shards import ShardDataset
-from megactor_core.video_io import read_video, write_video
+from megactor_core.video_io import find_videos, read_video, write_video
 from tests.synthetic_faces import landmarks_of
 from tests.tiny_models import face_dwpose_files, raw_yolox_output, stand_in_onnx, tiny_vae, tiny_whisper_file
 

@@ -40,3 +40,13 @@ def _euler(rotation: np.ndarray) -> np.ndarray:
     pitch = np.arctan2(rotation[2, 1], rotation[2, 2])
     roll = np.arctan2(rotation[1, 0], rotation[0, 0])
     return np.degrees([yaw, pitch, roll])
+
+
+def rotation_angle(angles: np.ndarray) -> np.ndarray:
+    """``[N, 3]`` yaw, pitch, roll in degrees -> ``[N]`` the head's total rotation away from facing
+    the camera, in degrees (the angle of the one rotation that takes a frontal head there)."""
+    yaw, pitch, roll = np.radians(np.asarray(angles, np.float64)).T
+    # trace(Rz(roll) Ry(yaw) Rx(pitch)) written out.
+    trace = (np.cos(roll) * np.cos(yaw) + np.sin(roll) * np.sin(yaw) * np.sin(pitch) + np.cos(roll) * np.cos(pitch)
+             + np.cos(yaw) * np.cos(pitch))
+    return np.degrees(np.arccos(np.clip((trace - 1) / 2, -1.0, 1.0)))

@@ -37,13 +37,12 @@ from ..audio import AudioFeatures
 from ..dtypes import DTYPES, parse_dtype
 from ..landmarks import FaceLandmarks
 from ..pipeline.codec import LatentCodec
-from ..video_io import read_video
+from ..video_io import VIDEO_SUFFIXES, SourceVideo, find_videos, read_video
 from .masks import latent_regions
 from .shards import INDEX_NAME, SHARD_PATTERN, Clip, write_index, write_shard
 
 log = logging.getLogger(__name__)
 
-VIDEO_SUFFIXES = (".mp4", ".mov", ".mkv", ".webm", ".avi")
 SETTINGS_NAME = "preprocess.json"
 SIZE_MULTIPLE = 16  # the DiT's token: 8 px per latent cell x patch 2
 _UNSAFE_KEY_CHARACTERS = re.compile(r"[^A-Za-z0-9_-]+")
@@ -57,14 +56,6 @@ class AudioEncoder(Protocol):
     (``functools.partial(encode_audio, whisper)`` is one)."""
 
     def __call__(self, waveform: torch.Tensor, sample_rate: int, fps: float, *, frames: int) -> AudioFeatures: ...
-
-
-@dataclass(frozen=True)
-class SourceVideo:
-    """A video file to preprocess and its name in the dataset (its path under the input it was found in)."""
-
-    path: Path  # absolute
-    source: str
 
 
 @dataclass(frozen=True)
@@ -106,25 +97,6 @@ class _CroppedVideo:
     frames: np.ndarray  # uint8 [N, size, size, 3]
     landmarks: FaceLandmarks  # in pixels of ``frames``
     audio: AudioFeatures | None
-
-
-def find_videos(inputs: Sequence[str | os.PathLike]) -> list[SourceVideo]:
-    """Video files given directly or found in folders (recursively, by :data:`VIDEO_SUFFIXES`),
-    sorted by absolute path, each once."""
-    found: dict[Path, str] = {}
-    for given in map(Path, inputs):
-        if given.is_dir():
-            files = [(p, p.relative_to(given).as_posix()) for p in given.rglob("*")
-                     if p.suffix.lower() in VIDEO_SUFFIXES and p.is_file()]
-        elif given.is_file():
-            files = [(given, given.name)]
-        else:
-            raise FileNotFoundError(f"input {given} does not exist")
-        for path, source in files:
-            found.setdefault(path.resolve(), source)
-    if not found:
-        raise ValueError(f"no videos ({' '.join(VIDEO_SUFFIXES)}) found in {', '.join(map(str, inputs))}")
-    return [SourceVideo(path, found[path]) for path in sorted(found)]
 
 
 def check_options(size: int, clip_frames: int, videos_per_shard: int, face_scale: float) -> None:
@@ -311,7 +283,8 @@ MODEL_SOURCES = {
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("inputs", nargs="+", metavar="VIDEO_OR_FOLDER",
-                   help=f"video files, or folders searched recursively for {' '.join(VIDEO_SUFFIXES)}")
+                   help=f"video files, folders searched recursively for {' '.join(VIDEO_SUFFIXES)}, or .txt lists "
+                        "of videos (curation's select writes one)")
     p.add_argument("--out", required=True, help="the dataset folder (a rerun with the same options resumes it)")
     p.add_argument("--vae", required=True, help="SD VAE: sd-vae-ft-mse diffusers folder or .safetensors file")
     p.add_argument("--dwpose", nargs=2, required=True, metavar=("YOLOX", "POSE"),
