@@ -27,8 +27,14 @@ def head_angles(landmarks: FaceLandmarks) -> np.ndarray:
     f = float(landmarks.width)
     camera = np.array([[f, 0, landmarks.width / 2], [0, f, landmarks.height / 2], [0, 0, 1]], np.float64)
     angles = np.zeros((landmarks.frames, 3), np.float32)
+    eye_span = np.ptp(model[[2, 3], 0])
     for i, points in enumerate(landmarks.points):
-        _, rvec, _ = cv2.solvePnP(model, points[index].astype(np.float64), camera, None,
+        image = points[index].astype(np.float64)
+        # Start from a head facing the camera at the distance its eye span implies: without a
+        # start, the solver can land on the mirror solution of a head facing away (180° off).
+        depth = f * eye_span / max(float(np.linalg.norm(image[3] - image[2])), 1e-6)
+        tvec = np.array([(image[0, 0] - camera[0, 2]) * depth / f, (image[0, 1] - camera[1, 2]) * depth / f, depth])
+        _, rvec, _ = cv2.solvePnP(model, image, camera, None, rvec=np.zeros(3), tvec=tvec, useExtrinsicGuess=True,
                                   flags=cv2.SOLVEPNP_ITERATIVE)
         angles[i] = _euler(cv2.Rodrigues(rvec)[0])
     return angles
