@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import math
 import os
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -75,8 +75,7 @@ class Scorers:
     """The models a measurement runs: DWPose always, SyncNet when lip sync is measured."""
 
     dwpose: DWPose
-    syncnet: torch.nn.Module | None = None
-    device: torch.device = field(default_factory=lambda: torch.device("cpu"))
+    syncnet: torch.nn.Module | None = None  # measured on its own device
 
 
 def face_sizes(landmarks: FaceLandmarks) -> np.ndarray:

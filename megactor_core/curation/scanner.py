@@ -49,7 +49,7 @@ class ModelFiles:
             from .syncnet import load_syncnet
 
             syncnet = load_syncnet(self.syncnet, device=device)
-        return Scorers(dwpose, syncnet, device)
+        return Scorers(dwpose, syncnet)
 
 
 _worker_scorers: Scorers | None = None
