@@ -51,7 +51,8 @@ def fixed_loss(checkpoint: Path, config: TrainConfig, samples: int = 24) -> floa
     model = load_checkpoint(checkpoint)
     step = TrainingStep(model, DiffusionObjective(model.config.prediction_type), encoders_train=False,
                         unexplained_weight=config.mix.unexplained_weight)
-    data = TrainingSamples(ShardDataset(config.data), config, audio=model.config.use_audio, patch_size=2)
+    data = TrainingSamples(ShardDataset(config.data), config, audio=model.config.use_audio,
+                            patch_size=model.config.patch_size)
     batch = torch.utils.data.default_collate([data[10_000 + i] for i in range(samples)])
     with torch.no_grad():
         return float(step(batch)["loss"])
@@ -285,6 +286,14 @@ def test_stage2_modalities_follow_the_ratios(dataset):
     custom = settings(2, "unused", dataset, "unused", mix=dict(visual=0.0, audio=1.0, mixed=0.0))
     custom_samples = TrainingSamples(ShardDataset(dataset), custom, audio=True, patch_size=2)
     assert {custom_samples.draw(i).modality for i in range(200)} <= {"audio", "none"}
+
+    ablation = settings(2, "unused", dataset, "unused", mix=dict(mixed=1.0, visual=0, audio=0, drop_controls=0,
+                                                                 mixed_keep="both"))
+    undecoupled = TrainingSamples(ShardDataset(dataset), ablation, audio=True, patch_size=2)
+    assert {undecoupled.draw(i).keep for i in range(50)} == {"both"}
+    assert not undecoupled[0]["eq2"] and undecoupled[0]["audio_on"] == 1
+    with pytest.raises(ValueError, match="mix.mixed_keep"):
+        settings(2, "unused", dataset, "unused", mix=dict(mixed_keep="nose"))
 
 
 def test_stage1_is_visual_and_stage3_uses_consecutive_frames(dataset):

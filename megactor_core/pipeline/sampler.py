@@ -96,7 +96,7 @@ def sample_video(
     device: torch.device | str = "cpu",
     progress: Progress | None = None,
 ) -> torch.Tensor:
-    """Denoise a video and return its unscaled latents ``[F, 4, h, w]`` (float32, CPU).
+    """Denoise a video and return its unscaled latents ``[F, C, h, w]`` (float32, CPU).
 
     ``model`` must already be on ``device`` in the dtype to run in. ``driving``: ``[F, H, W, 3]``
     frames in 0..1 (face-dropped or α-scaled as chosen), resized to the reference's size.
@@ -121,7 +121,8 @@ def sample_video(
     scheduler = make_scheduler(settings.scheduler, prediction_type=model.config.prediction_type,
                                zero_terminal_snr=settings.zero_terminal_snr)
     scheduler.set_timesteps(settings.steps, device=device)
-    noise = torch.randn((1, frames, 4, h, w), generator=torch.Generator().manual_seed(settings.seed))
+    noise = torch.randn((1, frames, model.config.latent_channels, h, w),
+                        generator=torch.Generator().manual_seed(settings.seed))
     latents = noise.to(device) * scheduler.init_noise_sigma
     windows = context_windows(frames, settings.window, settings.overlap)
     total, done = len(scheduler.timesteps) * len(windows), 0
@@ -144,7 +145,7 @@ def sample_video(
 
 
 def _guided_prediction(model, x, t, reference, driven, audio, idx, settings: SamplerSettings, guided: bool, dtype):
-    """The guided prediction (noise or v) for one window ``x`` ``[1, W, 4, h, w]`` (float32)."""
+    """The guided prediction (noise or v) for one window ``x`` ``[1, W, C, h, w]`` (float32)."""
     driven_w = None if driven is None else driven[:, idx]
     audio_w = None if audio is None else audio[:, idx]
     lam = torch.tensor([settings.audio_scale], device=x.device)
@@ -155,7 +156,7 @@ def _guided_prediction(model, x, t, reference, driven, audio, idx, settings: Sam
         lam = torch.cat([lam, torch.zeros_like(lam)])
     out = model(x.to(dtype), t, reference=reference, driven=None if driven_w is None else driven_w.to(dtype),
                 audio=audio_w, audio_scale=lam.to(dtype) if audio_w is not None else 1.0)
-    pred = out[:, :, :4].float()  # the other channels are PixArt-α's learned variance
+    pred = out[:, :, :x.shape[2]].float()  # the other channels are PixArt-α's learned variance
     if not guided:
         return pred
     cond, uncond = pred.chunk(2)

@@ -30,6 +30,9 @@ class MixConfig:
     visual: float = 0.1
     audio: float = 0.2
     mixed: float = 0.7
+    # The region a mixed sample's driving frames keep: "eyes" is the paper's modality decoupling;
+    # "both" shows the mouth too (and drops the Eq.2 mask), the ablation without decoupling.
+    mixed_keep: str = "eyes"
     # Relative odds of the region a visual sample keeps.
     regions: dict[str, float] = field(default_factory=lambda: {"eyes": 1.0, "mouth": 1.0, "both": 1.0})
     # Chance that a sample loses all controls (keeping the reference): what classifier-free
@@ -111,6 +114,8 @@ class TrainConfig:
         if unknown or not self.mix.regions or min(self.mix.regions.values()) < 0 \
                 or sum(self.mix.regions.values()) <= 0:
             problems.append(f"mix.regions must weigh some of {KEEP_REGIONS} (non-negative), got {self.mix.regions}")
+        if self.mix.mixed_keep not in KEEP_REGIONS:
+            problems.append(f"mix.mixed_keep must be one of {KEEP_REGIONS}, got {self.mix.mixed_keep!r}")
         if self.mix.clip_frames < 1:
             problems.append(f"mix.clip_frames must be at least 1, got {self.mix.clip_frames}")
         lo, hi = self.augment.scale

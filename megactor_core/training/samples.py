@@ -87,7 +87,7 @@ class TrainingSamples(torch.utils.data.Dataset):
         if rng.random() < self.config.mix.drop_controls:
             modality = "none"
         regions, odds = self._regions
-        keep = {"visual": str(rng.choice(regions, p=odds)), "mixed": "eyes"}.get(modality)
+        keep = {"visual": str(rng.choice(regions, p=odds)), "mixed": self.config.mix.mixed_keep}.get(modality)
         return Draw(clip, reference, targets, modality, keep, int(rng.integers(2**63)))
 
     def __getitem__(self, index: int) -> dict[str, torch.Tensor]:

@@ -7,7 +7,8 @@ stream with the ``webdataset`` package):
 ============================  ===============================================================
 ``<key>.json``                ``{"fps", "frames", "height", "width", "source", "first_frame",
                               "audio_context", "audio_layers"}``
-``<key>.latents.npy``         float16 ``[F, 4, H/8, W/8]`` unscaled SD-VAE latents (posterior mode)
+``<key>.latents.npy``         float16 ``[F, C, H/8, W/8]`` unscaled SD-VAE latents (posterior mode;
+                              C = 4, or another codec's channels)
 ``<key>.landmarks.npy``       float32 ``[F, 68, 2]`` iBUG-68 face points in pixels of the frames
 ``<key>.regions.npy``         uint8 ``[F, 3, H/8, W/8]`` eyes / mouth / face coverage per latent
                               cell, 0..255 (:data:`REGION_NAMES`)
@@ -50,7 +51,7 @@ class Clip:
     key: str
     fps: float
     frames: np.ndarray  # uint8 [F, H, W, 3] RGB
-    latents: np.ndarray  # [F, 4, H/8, W/8] unscaled VAE latents
+    latents: np.ndarray  # [F, C, H/8, W/8] unscaled latents (C = 4 for the SD VAE)
     landmarks: np.ndarray  # float32 [F, 68, 2]
     regions: np.ndarray  # uint8 [F, 3, H/8, W/8]
     audio: np.ndarray | None = None  # [F, T, W] Whisper features
@@ -65,7 +66,8 @@ class Clip:
         n, height, width = self.frames.shape[:3]
         expected = {
             "frames": (self.frames, (n, height, width, 3)),
-            "latents": (self.latents, (n, 4, height // 8, width // 8)),
+            "latents": (self.latents, (n, self.latents.shape[1] if self.latents.ndim == 4 else -1, height // 8,
+                                       width // 8)),
             "landmarks": (self.landmarks, (n, 68, 2)),
             "regions": (self.regions, (n, len(REGION_NAMES), height // 8, width // 8)),
         }
@@ -143,7 +145,7 @@ class ClipFrames:
     key: str
     fps: float
     frames: np.ndarray  # uint8 [K, H, W, 3]
-    latents: np.ndarray  # float32 [K, 4, h, w]
+    latents: np.ndarray  # float32 [K, C, h, w]
     landmarks: np.ndarray  # float32 [K, 68, 2]
     regions: np.ndarray  # float32 [K, 3, h, w] in 0..1
     audio: np.ndarray | None  # float32 [K, T, W]

@@ -219,6 +219,10 @@ def _check_data(samples: TrainingSamples, model_config: MegActorConfig) -> None:
     if bad:
         raise ValueError(f"dataset frames of {bad[0][1]}x{bad[0][0]} px are not multiples of {cell} (the model's token "
                          "size); preprocess with --size a multiple of 16")
+    channels = samples[0]["latents"].shape[1]
+    if channels != model_config.latent_channels:
+        raise ValueError(f"the dataset's latents have {channels} channels (clip {first['key']}); the model takes "
+                         f"{model_config.latent_channels}: preprocess with the VAE the model was made for")
     if samples.audio:
         width = samples[0]["audio"].shape[-1]
         if width != model_config.audio_dim:
