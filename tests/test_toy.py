@@ -102,7 +102,8 @@ def test_pixel_codec_is_exact():
 def toy_config(**changes) -> MegActorConfig:
     base = dict(num_layers=2, hidden_size=32, num_heads=2, patch_size=1, latent_channels=CHANNELS,
                 out_channels=CHANNELS, sample_size=4, driven_encoder_channels=(8, 8, 8), driven_channels=4,
-                audio_dim=16, use_audio=False, use_temporal=False, vae_scaling_factor=1.0)
+                audio_dim=16, use_audio=False, use_temporal=False, vae_scaling_factor=1.0,
+                prediction_type="sample")
     return MegActorConfig(**{**base, **changes})
 
 
@@ -134,3 +135,56 @@ def test_a_toy_model_samples_through_the_real_sampler():
                            audio=audio_features(toy_whisper(width=16), video), driving=frames)
     assert latents.shape == (6, CHANNELS, 4, 4) and torch.isfinite(latents).all()
     assert PixelCodec().decode(latents).shape == (6, 32, 32, 3)
+
+
+def test_demo_renders_the_toy_model_and_hands_real_models_to_infer(tmp_path, capsys):
+    from megactor_core import demo
+    from tests.tiny_models import tiny_config
+
+    torch.manual_seed(0)
+    toy = save_checkpoint(MegActorSigma(toy_config(use_audio=True, use_temporal=True, audio_dim=32)),
+                          tmp_path / "toy.safetensors")
+    out = tmp_path / "demo.mp4"
+    assert demo.main(["--checkpoint", str(toy), "--out", str(out), "--frames", "6"]) == 0
+    assert str(out) in capsys.readouterr().out
+    from megactor_core.video_io import read_video
+
+    video = read_video(out)
+    assert video.frames.shape == (6, 128, 384, 3) and video.audio is not None
+    assert demo.main(["--checkpoint", str(tmp_path / "missing.safetensors")]) == 2
+    assert "megactor_core.toy.reproduce" in capsys.readouterr().err
+    real = save_checkpoint(MegActorSigma(tiny_config()), tmp_path / "real.safetensors")
+    with pytest.raises(SystemExit):  # the real model's command line wants its VAE, portrait and inputs
+        demo.main(["--checkpoint", str(real), "--out", str(tmp_path / "real.mp4")])
+    assert "--vae" in capsys.readouterr().err
+
+
+def test_reproduction_runs_end_to_end_at_a_tiny_scale(tmp_path, capsys):
+    """The one command trains all four runs, evaluates and writes the report with its plots and videos."""
+    import cv2
+
+    from megactor_core.toy import reproduce
+    from megactor_core.video_io import read_video
+
+    recipe = ('{"steps": [3, 3, 2], "identities": 2, "videos_per_identity": 1, "frames": 50, "clip_frames": 25, '
+              '"batch_size": 2, "stage3_clip_frames": 4, "test_identities": 1, "test_frames": 10, "sample_steps": 2}')
+    assert reproduce.main(["--out", str(tmp_path), "--recipe", recipe]) == 0
+    report = (tmp_path / "REPORT.md").read_text()
+    for row in ("| truth |", "| mixed |", "| ablation keep=both |", "| alpha=2 |", "| lambda=1.5 |"):
+        assert row in report
+    for plot in ("audio_mouth.png", "visual_pose.png", "alpha.png", "lambda.png"):
+        assert cv2.imread(str(tmp_path / plot)).shape == (340, 640, 3)
+    assert read_video(tmp_path / "sample_mixed.mp4").frames.shape == (10, 128, 384, 3)
+    for run in ("stage1", "stage2", "ablation", "stage3"):
+        assert (tmp_path / "runs" / run / f"megactor_sigma_stage{run[-1] if run != 'ablation' else 2}.safetensors"
+                ).is_file()
+
+
+def test_the_bundled_demo_model_is_the_reproductions_stage3():
+    from megactor_core.demo import TOY_CHECKPOINT
+    from megactor_core.models import read_checkpoint
+    from megactor_core.toy.reproduce import toy_model_config
+
+    config, _, metadata = read_checkpoint(TOY_CHECKPOINT)
+    assert config == toy_model_config().replace(use_audio=True, use_temporal=True)
+    assert metadata["stage"] == "3"

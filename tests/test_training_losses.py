@@ -72,15 +72,20 @@ def test_eq2_mask_blocks_mouth_queries_from_the_driving_region_only_where_it_app
     assert eq2_attention_mask(mouth, eyes, torch.tensor([False, False])) is None
 
 
-@pytest.mark.parametrize("prediction_type", ["epsilon", "v_prediction"])
+@pytest.mark.parametrize("prediction_type", ["epsilon", "v_prediction", "sample"])
 def test_noising_and_targets_match_diffusers(prediction_type):
     objective = DiffusionObjective(prediction_type)
     scheduler = DDPMScheduler(**TRAIN_SCHEDULE, prediction_type=prediction_type)
     x0, noise = torch.randn(3, 2, 4, 8, 8), torch.randn(3, 2, 4, 8, 8)
     t = torch.tensor([0, 500, 999])
-    assert torch.allclose(objective.add_noise(x0, noise, t), scheduler.add_noise(x0, noise, t), atol=1e-5)
-    expected = noise if prediction_type == "epsilon" else scheduler.get_velocity(x0, noise, t)
-    assert torch.allclose(objective.target(x0, noise, t), expected, atol=1e-5)
+    xt = objective.add_noise(x0, noise, t)
+    assert torch.allclose(xt, scheduler.add_noise(x0, noise, t), atol=1e-5)
+    expected = {"epsilon": noise, "sample": x0}.get(prediction_type, scheduler.get_velocity(x0, noise, t))
+    target = objective.target(x0, noise, t)
+    assert torch.allclose(target, expected, atol=1e-5)
+    # The exact target of every parametrisation names the same clean latents (t = 999 loses
+    # precision in epsilon's division by sqrt(alpha_bar)).
+    assert torch.allclose(objective._x0(target, xt, t)[:2], x0[:2], atol=1e-3)
 
 
 def test_zero_terminal_snr_needs_v_prediction():

@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 CONFIG_VERSION = 1
-PREDICTION_TYPES = ("epsilon", "v_prediction")
+PREDICTION_TYPES = ("epsilon", "v_prediction", "sample")
 
 
 @dataclass(frozen=True)
@@ -48,8 +48,10 @@ class MegActorConfig:
     reference_timestep: int = 0
     # SD-VAE latent scale the model was trained with (latents are multiplied by it).
     vae_scaling_factor: float = 0.18215
-    # What the first latent_channels outputs predict: "epsilon" (PixArt-α) or "v_prediction"
-    # (needed to train and sample with a zero-terminal-SNR schedule).
+    # What the first latent_channels outputs predict: "epsilon" (PixArt-α), "v_prediction"
+    # (needed to train and sample with a zero-terminal-SNR schedule) or "sample" (the clean
+    # latents: for a model narrower than its latent cells, which cannot carry the noise through,
+    # e.g. the toy world's 192-channel pixel codec).
     prediction_type: str = "epsilon"
     version: int = field(default=CONFIG_VERSION)
 

@@ -55,12 +55,16 @@ class DiffusionObjective:
     def target(self, x0: torch.Tensor, noise: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
         if self.prediction_type == "epsilon":
             return noise
+        if self.prediction_type == "sample":
+            return x0
         return self._at("sqrt_ac", t, x0) * noise - self._at("sqrt_one_minus_ac", t, x0) * x0
 
     def _x0(self, prediction: torch.Tensor, xt: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
         a, s = self._at("sqrt_ac", t, xt), self._at("sqrt_one_minus_ac", t, xt)
         if self.prediction_type == "epsilon":
             return (xt - s * prediction) / a
+        if self.prediction_type == "sample":
+            return prediction
         return a * xt - s * prediction
 
     def loss(self, output: torch.Tensor, x0: torch.Tensor, noise: torch.Tensor, xt: torch.Tensor,
