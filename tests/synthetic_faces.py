@@ -8,6 +8,7 @@ import numpy as np
 
 from megactor_core.landmarks.face import FaceLandmarks
 from megactor_core.landmarks.head_pose import MODEL_POINTS
+from megactor_core.toy.face import rotation
 
 
 def frontal_face(centre=(128.0, 128.0), size=100.0) -> np.ndarray:
@@ -29,14 +30,6 @@ def frontal_face(centre=(128.0, 128.0), size=100.0) -> np.ndarray:
     a = np.linspace(0, 2 * math.pi, 9)[:-1]
     pts[60:68] = np.stack([cx - 0.25 * r * np.cos(a), cy + 0.55 * r - 0.05 * r * np.sin(a)], 1)
     return pts.astype(np.float32)
-
-
-def rotation(yaw: float, pitch: float, roll: float) -> np.ndarray:
-    y, p, r = np.radians([yaw, pitch, roll])
-    rx = np.array([[1, 0, 0], [0, math.cos(p), -math.sin(p)], [0, math.sin(p), math.cos(p)]])
-    ry = np.array([[math.cos(y), 0, math.sin(y)], [0, 1, 0], [-math.sin(y), 0, math.cos(y)]])
-    rz = np.array([[math.cos(r), -math.sin(r), 0], [math.sin(r), math.cos(r), 0], [0, 0, 1]])
-    return rz @ ry @ rx
 
 
 def posed_face(yaw: float, pitch: float, roll: float, width=512, height=512, distance=1500.0) -> np.ndarray:

@@ -84,7 +84,8 @@ def face_points(aspect: float, eyes: float, mouth: float) -> tuple[np.ndarray, n
     return pts, outline
 
 
-def _rotation(yaw: float, pitch: float, roll: float) -> np.ndarray:
+def rotation(yaw: float, pitch: float, roll: float) -> np.ndarray:
+    """Rz(roll) @ Ry(yaw) @ Rx(pitch), angles in degrees."""
     y, p, r = np.radians([yaw, pitch, roll])
     rx = np.array([[1, 0, 0], [0, math.cos(p), -math.sin(p)], [0, math.sin(p), math.cos(p)]])
     ry = np.array([[math.cos(y), 0, math.sin(y)], [0, 1, 0], [-math.sin(y), 0, math.cos(y)]])
@@ -96,7 +97,7 @@ class _Projector:
     """Face units -> pixels for one frame's pose."""
 
     def __init__(self, identity: Identity, signals: Signals, i: int, size: int) -> None:
-        self.rotation = _rotation(signals.yaw[i], signals.pitch[i], signals.roll[i])
+        self.rotation = rotation(signals.yaw[i], signals.pitch[i], signals.roll[i])
         self.scale = identity.half_width * size
         self.centre = np.array([size * (0.5 + signals.shift_x[i]), size * (0.53 + signals.shift_y[i])])
 
