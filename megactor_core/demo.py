@@ -26,13 +26,13 @@ TOY_CHECKPOINT = Path(__file__).resolve().parent / "toy" / "megactor_sigma_toy.s
 
 def run_toy(checkpoint: Path, out: str, frames: int) -> Path:
     from .toy.report import side_by_side
-    from .toy.reproduce import Recipe, Sampler, test_cases
+    from .toy.reproduce import Recipe, Sampler, held_out_cases
     from .toy.speech import SAMPLE_RATE
     from .toy.world import FPS
     from .video_io import write_video
 
     recipe = Recipe(test_identities=1, test_frames=frames)
-    case = test_cases(recipe)[0]
+    case = held_out_cases(recipe)[0]
     with tqdm(desc="denoising", unit="window") as bar:
         def progress(done: int, total: int) -> None:
             bar.total = total

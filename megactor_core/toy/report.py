@@ -14,7 +14,7 @@ from ..atomic import atomic_write
 from ..video_io import write_video
 from . import measure
 from .plots import line_plot
-from .reproduce import ALPHAS, LAMBDAS, Recipe, TestCase
+from .reproduce import ALPHAS, LAMBDAS, HeldOutCase, Recipe
 from .speech import SAMPLE_RATE
 from .world import FPS
 
@@ -40,7 +40,7 @@ def side_by_side(*videos: np.ndarray) -> np.ndarray:
 
 
 def _plots(out: Path, results: dict) -> list[str]:
-    case: TestCase = results["case0"]
+    case: HeldOutCase = results["case0"]
     samples, means = results["samples"], results["means"]
     t = np.arange(len(case.truth)) / FPS
     line_plot(out / "audio_mouth.png", {
@@ -73,7 +73,7 @@ def _normalised(values: np.ndarray, signed: bool = False) -> np.ndarray:
 
 
 def _videos(out: Path, results: dict) -> list[str]:
-    case: TestCase = results["case0"]
+    case: HeldOutCase = results["case0"]
     samples = results["samples"]
     reference = case.reference
     audio = case.audio[None]

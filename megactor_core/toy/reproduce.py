@@ -107,7 +107,7 @@ def train_all(out: Path, recipe: Recipe) -> tuple[dict[str, Path], list[str]]:
 
 
 @dataclass
-class TestCase:
+class HeldOutCase:
     """One held-out identity with held-out motion and speech, and the truth to compare with."""
 
     identity: Identity
@@ -118,7 +118,7 @@ class TestCase:
     truth: np.ndarray  # the identity following the driver's motion and the speech's mouth
 
 
-def test_cases(recipe: Recipe) -> list[TestCase]:
+def held_out_cases(recipe: Recipe) -> list[HeldOutCase]:
     rng = np.random.default_rng([recipe.seed, 1000])  # apart from every training draw
     people = [Identity.random(rng) for _ in range(recipe.test_identities + 1)]
     cases = []
@@ -129,7 +129,7 @@ def test_cases(recipe: Recipe) -> list[TestCase]:
         driver = toy_video(people[k + 1], n, SIZE, rng)
         audio, mouth = speech(n, rng)
         truth, _ = render(people[k], driver.signals.replace(mouth=mouth), SIZE)
-        cases.append(TestCase(people[k], reference, driver, audio, mouth, truth))
+        cases.append(HeldOutCase(people[k], reference, driver, audio, mouth, truth))
     return cases
 
 
@@ -141,7 +141,7 @@ class Sampler:
         self.recipe = recipe
         self.whisper = toy_whisper(recipe.seed)
 
-    def __call__(self, case: TestCase, *, keep: str | None = None, audio: bool = False, alpha: float = 1.0,
+    def __call__(self, case: HeldOutCase, *, keep: str | None = None, audio: bool = False, alpha: float = 1.0,
                  audio_scale: float = 1.0, progress: Progress | None = None) -> np.ndarray:
         """Generated uint8 frames; ``keep`` face-drops the driver to that region (None: no driving video)."""
         driving = None
@@ -172,14 +172,14 @@ def _mean(values: list[float]) -> float:
     return float(np.mean(finite)) if finite else float("nan")
 
 
-def follows_driver(frames: np.ndarray, case: TestCase) -> dict[str, float]:
+def follows_driver(frames: np.ndarray, case: HeldOutCase) -> dict[str, float]:
     angles = measure.head_angles(frames)
     return {"eyes": _corr(measure.eye_openness(frames), case.driver.signals.eyes),
             "yaw": _corr(angles["yaw"], case.driver.signals.yaw),
             "x": _corr(measure.head_position(frames)[:, 0], case.driver.signals.shift_x)}
 
 
-def identity_error(frames: np.ndarray, case: TestCase) -> dict[str, float]:
+def identity_error(frames: np.ndarray, case: HeldOutCase) -> dict[str, float]:
     """Mean absolute error (0..255) against the truth: over the background that never moves, and overall."""
     still = measure.background(case.truth).all(0) & measure.background(case.reference)[0]
     diff = np.abs(frames.astype(np.float32) - case.truth.astype(np.float32)).mean(-1)
@@ -188,7 +188,7 @@ def identity_error(frames: np.ndarray, case: TestCase) -> dict[str, float]:
 
 def evaluate(trained: dict[str, Path], recipe: Recipe, out: Path) -> dict:
     """Every measurement of the report, on each held-out case; also the samples' frames for the videos."""
-    cases = test_cases(recipe)
+    cases = held_out_cases(recipe)
     final, stage2, ablation = (Sampler(trained[k], recipe) for k in ("stage3", "stage2", "ablation"))
     rows: dict[str, list[dict[str, float]]] = {}
     samples: dict[str, np.ndarray] = {}
