@@ -13,7 +13,6 @@ from __future__ import annotations
 import argparse
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 import numpy as np
@@ -22,17 +21,8 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 
-def best_of(fn, repeats: int = 3) -> float:
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - start)
-    return min(times)
-
-
 def main() -> None:
-    from benchmarks.results import machine, write_section
+    from benchmarks.results import best_of, machine, write_section
     from megactor_core.landmarks import DWPose, amplify_motion, detect_landmarks, face_drop
     from tests.tiny_models import face_dwpose_files
 

@@ -7,6 +7,8 @@ import platform
 import re
 import subprocess
 import sys
+import time
+from collections.abc import Callable
 from pathlib import Path
 
 import torch
@@ -19,6 +21,18 @@ HEADER = "# Benchmark results\n\nEach section is written by the script it names;
 def machine() -> str:
     return (f"{platform.processor() or platform.machine()}, {torch.get_num_threads()} torch threads, "
             f"torch {torch.__version__}, Python {platform.python_version()}")
+
+
+def best_of(fn: Callable[[], object], repeats: int = 3, *, warm_up: bool = False) -> float:
+    """The shortest of ``repeats`` timed calls of ``fn`` (after one untimed call with ``warm_up``), seconds."""
+    if warm_up:
+        fn()
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - start)
+    return min(times)
 
 
 def write_section(name: str, body: str) -> None:

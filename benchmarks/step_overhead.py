@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import argparse
 import sys
-import time
+from functools import partial
 from pathlib import Path
 
 import torch
@@ -26,16 +26,6 @@ AUDIO_TOKENS = 45  # Whisper-tiny, 5 states x (2 * 4 + 1) positions per frame
 CAPTION_TOKENS = 120  # PixArt-α's T5 caption length
 
 
-def best_of(fn, repeats: int = 5) -> float:
-    fn()  # warm-up
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - start)
-    return min(times)
-
-
 def naive_attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
     """softmax(q k^T / sqrt(d)) v with the full score matrix in memory: what SDPA replaces."""
     return torch.softmax(q @ k.transpose(-1, -2) / q.shape[-1] ** 0.5, dim=-1) @ v
@@ -44,7 +34,9 @@ def naive_attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor) -> torch.
 def main() -> None:
     from diffusers import PixArtTransformer2DModel
 
-    from benchmarks.results import machine, write_section
+    from benchmarks.results import best_of, machine, write_section
+
+    timed = partial(best_of, repeats=5, warm_up=True)
     from megactor_core.models import MegActorConfig, MegActorSigma
 
     parser = argparse.ArgumentParser(description=__doc__)
@@ -93,23 +85,23 @@ def main() -> None:
                  torch.cat([t, t]))
 
         timings = {
-            "plain": best_of(lambda: plain(x[0], timestep=t.expand(f), added_cond_kwargs=no_micro)),
-            "texted": best_of(lambda: texted(x[0], timestep=t.expand(f), encoder_hidden_states=caption,
+            "plain": timed(lambda: plain(x[0], timestep=t.expand(f), added_cond_kwargs=no_micro)),
+            "texted": timed(lambda: texted(x[0], timestep=t.expand(f), encoder_hidden_states=caption,
                                              added_cond_kwargs=no_micro)),
-            "ours": best_of(step),
-            "uncached": best_of(uncached_step),
-            "sequential": best_of(sequential_guidance),
-            "batched": best_of(batched_guidance),
+            "ours": timed(step),
+            "uncached": timed(uncached_step),
+            "sequential": timed(sequential_guidance),
+            "batched": timed(batched_guidance),
         }
         # Self-attention of a reference block: each frame's tokens attend to themselves + the reference's.
         tokens = (latent // 2) ** 2
         q = torch.randn(f, args.heads, tokens, head_dim)
         kv = torch.randn(f, args.heads, 2 * tokens, head_dim)
-        timings["naive"] = best_of(lambda: naive_attention(q, kv, kv))
-        timings["sdpa"] = best_of(lambda: torch.nn.functional.scaled_dot_product_attention(q, kv, kv))
+        timings["naive"] = timed(lambda: naive_attention(q, kv, kv))
+        timings["sdpa"] = timed(lambda: torch.nn.functional.scaled_dot_product_attention(q, kv, kv))
         ours.to(torch.bfloat16)
         reference = ours.encode_reference(ref_latents.bfloat16())
-        timings["bf16"] = best_of(lambda: ours(x.bfloat16(), t, driven=driven.bfloat16(), reference=reference,
+        timings["bf16"] = timed(lambda: ours(x.bfloat16(), t, driven=driven.bfloat16(), reference=reference,
                                                audio=audio.bfloat16()))
     rows = [
         f"| MegActor-Σ denoiser (reference cached, audio, temporal) / PixArt-α backbone without text | "
