@@ -168,6 +168,12 @@ def test_reproduction_runs_end_to_end_at_a_tiny_scale(tmp_path, capsys):
 
     recipe = ('{"steps": [3, 3, 2], "identities": 2, "videos_per_identity": 1, "frames": 50, "clip_frames": 25, '
               '"batch_size": 2, "stage3_clip_frames": 4, "test_identities": 1, "test_frames": 10, "sample_steps": 2}')
+    with pytest.raises(SystemExit):
+        reproduce.main(["--out", str(tmp_path), "--recipe", '{"stpes": [1, 1, 1]}'])
+    assert "--recipe must be a JSON object of Recipe fields" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        reproduce.main(["--out", str(tmp_path), "--recipe", '{"steps": [5, 5]}'])
+    assert "three positive step counts" in capsys.readouterr().err
     assert reproduce.main(["--out", str(tmp_path), "--recipe", recipe]) == 0
     report = (tmp_path / "REPORT.md").read_text()
     for row in ("| truth |", "| mixed |", "| ablation keep=both |", "| alpha=2 |", "| lambda=1.5 |"):

@@ -69,6 +69,10 @@ class Recipe:
     guidance: float = 2.0
     seed: int = 0
 
+    def __post_init__(self) -> None:
+        if len(self.steps) != 3 or min(self.steps) < 1:
+            raise ValueError(f"steps must be three positive step counts (stages 1, 2, 3), got {self.steps}")
+
 
 def train_all(out: Path, recipe: Recipe) -> tuple[dict[str, Path], list[str]]:
     """The dataset and the four trained checkpoints (``stage1``, ``stage2``, ``ablation``, ``stage3``),
@@ -234,10 +238,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--recipe", help="JSON of Recipe fields to change, e.g. '{\"steps\": [30, 20, 10]}'")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
-    changes = json.loads(args.recipe) if args.recipe else {}
-    if "steps" in changes:
-        changes["steps"] = tuple(changes["steps"])
-    recipe = dataclasses.replace(Recipe(), **changes)
+    try:
+        changes = json.loads(args.recipe) if args.recipe else {}
+        if "steps" in changes:
+            changes["steps"] = tuple(changes["steps"])
+        recipe = dataclasses.replace(Recipe(), **changes)
+    except (ValueError, TypeError, AttributeError) as exc:
+        fields = ", ".join(f.name for f in dataclasses.fields(Recipe))
+        parser.error(f"--recipe must be a JSON object of Recipe fields ({fields}): {exc}")
     out = Path(args.out)
     runs = out / "runs"
     started = time.perf_counter()
