@@ -62,19 +62,37 @@ def test_reference_acts_only_through_configured_blocks():
     b = block_outputs(model, x, 100, reference=model.encode_reference(torch.randn(1, 4, 8, 8)))
     assert torch.equal(a[0], b[0]) and torch.equal(a[1], b[1])
     assert not torch.allclose(a[2], b[2])
-    assert sorted(model.encode_reference(torch.randn(1, 4, 8, 8)).tokens) == [2, 3]
+    assert sorted(model.encode_reference(torch.randn(1, 4, 8, 8)).keys_values) == [2, 3]
     assert len(model.reference.blocks) == 4
 
 
 def test_reference_features_are_one_per_video(tiny):
     """Features of a batch-1 reference serve every video of a batch and every frame."""
     ref = tiny.encode_reference(torch.randn(1, 4, 8, 8))
-    assert all(t.shape == (1, 16, 32) for t in ref.tokens.values())
+    heads = tiny.config.num_heads
+    assert all(k.shape == v.shape == (1, heads, 16, 32 // heads) for k, v in ref.keys_values.values())
     x = torch.randn(2, 2, 4, 8, 8)
     with torch.no_grad():
         shared = tiny(x, 50, reference=ref)
-        explicit = tiny(x, 50, reference=type(ref)({i: t.expand(2, -1, -1) for i, t in ref.tokens.items()}))
+        explicit = tiny(x, 50, reference=type(ref)({i: (k.expand(2, -1, -1, -1), v.expand(2, -1, -1, -1))
+                                                    for i, (k, v) in ref.keys_values.items()}))
     torch.testing.assert_close(shared, explicit)
+
+
+def test_projected_reference_equals_attending_the_concatenated_tokens():
+    """Keys/values projected once per video give the attention over ``[frame tokens; reference
+    tokens]`` that AnimateAnyone-style reference attention defines."""
+    from megactor_core.models.attention import Attention
+
+    torch.manual_seed(0)
+    attn = Attention(32, 4)
+    x, ref = torch.randn(3, 10, 32), torch.randn(3, 6, 32)
+    mask = torch.rand(3, 1, 10, 16) > 0.3
+    mask[..., 10:] = True
+    with torch.no_grad():
+        concatenated = attn(x, torch.cat([x, ref], dim=1), mask)
+        projected = attn(x, mask=mask, extra_kv=attn.keys_values(ref))
+    torch.testing.assert_close(projected, concatenated, rtol=1e-5, atol=1e-6)
 
 
 def test_reference_may_have_another_resolution(tiny):

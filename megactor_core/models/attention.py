@@ -11,8 +11,10 @@ class Attention(nn.Module):
     """Multi-head attention with separate q/k/v projections (PixArt-α / diffusers layout).
 
     ``context`` supplies keys and values (self-attention when omitted); its width may differ
-    from the query width (``context_dim``), as in audio attention. ``mask`` is boolean,
-    broadcastable to ``[batch, heads, queries, keys]``, True where a query may attend a key.
+    from the query width (``context_dim``), as in audio attention. ``extra_kv``: keys and values
+    ``[batch, heads, R, head_dim]`` projected beforehand (:meth:`keys_values`), appended after the
+    context's. ``mask`` is broadcastable to ``[batch, heads, queries, keys]``: boolean, True where
+    a query may attend a key, or additive in the queries' dtype.
     """
 
     def __init__(self, dim: int, heads: int, context_dim: int | None = None,
@@ -32,12 +34,17 @@ class Attention(nn.Module):
         b, n, d = x.shape
         return x.view(b, n, self.heads, d // self.heads).transpose(1, 2)
 
+    def keys_values(self, context: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """``[B, R, context_dim]`` -> keys and values ``[B, heads, R, head_dim]``."""
+        return self._split_heads(self.to_k(context)), self._split_heads(self.to_v(context))
+
     def forward(self, x: torch.Tensor, context: torch.Tensor | None = None,
-                mask: torch.Tensor | None = None) -> torch.Tensor:
-        context = x if context is None else context
+                mask: torch.Tensor | None = None,
+                extra_kv: tuple[torch.Tensor, torch.Tensor] | None = None) -> torch.Tensor:
         q = self._split_heads(self.to_q(x))
-        k = self._split_heads(self.to_k(context))
-        v = self._split_heads(self.to_v(context))
+        k, v = self.keys_values(x if context is None else context)
+        if extra_kv is not None:
+            k, v = torch.cat([k, extra_kv[0]], dim=2), torch.cat([v, extra_kv[1]], dim=2)
         out = F.scaled_dot_product_attention(q, k, v, attn_mask=mask)
         b, h, n, d = out.shape
         return self.to_out(out.transpose(1, 2).reshape(b, n, h * d))

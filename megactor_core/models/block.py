@@ -5,6 +5,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from ..layout import repeat_per_frame
 from .attention import Attention
 from .audio_attention import AudioAttention
 from .temporal import TemporalAttention
@@ -60,21 +61,23 @@ class DiTBlock(nn.Module):
         modulation: torch.Tensor,
         *,
         frames: int = 1,
-        reference: torch.Tensor | None = None,
+        reference: tuple[torch.Tensor, torch.Tensor] | None = None,
         mask: torch.Tensor | None = None,
         audio: torch.Tensor | None = None,
         audio_scale: torch.Tensor | float = 1.0,
     ) -> torch.Tensor:
         """Run one block on ``x``: ``[B*F, N, D]``.
 
-        ``modulation``: ``[B*F, 6, D]`` from adaLN-single. ``reference``: ``[B*F, R, D]`` tokens
-        appended to the keys/values of self-attention. ``mask``: boolean ``[B*F, 1, N, N+R]``,
-        True where a query may attend a key. ``audio``: ``[B*F, T, audio_dim]``.
+        ``modulation``: ``[B*F, 6, D]`` from adaLN-single. ``reference``: the video's reference keys
+        and values ``[B, heads, R, head_dim]``, appended to every frame's own in self-attention.
+        ``mask``: ``[B*F or 1, 1, N, N(+R)]``, boolean (True where a query may attend a key) or
+        additive. ``audio``: ``[B*F, T, audio_dim]``.
         """
         shift_msa, scale_msa, gate_msa, shift_mlp, scale_mlp, gate_mlp = self._chunks(modulation)
         h = modulate(self.norm1(x), shift_msa, scale_msa)
-        context = h if reference is None else torch.cat([h, reference], dim=1)
-        x = x + gate_msa * self.attn(h, context, mask)
+        if reference is not None:  # repeated here, so checkpointing frees the per-frame copies too
+            reference = tuple(repeat_per_frame(t, frames) for t in reference)
+        x = x + gate_msa * self.attn(h, mask=mask, extra_kv=reference)
         if self.temporal is not None:
             x = self.temporal(x, frames)
         if self.audio_attn is not None and audio is not None:

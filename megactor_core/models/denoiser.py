@@ -67,14 +67,14 @@ class DenoisingTransformer(DiTTrunk):
         t = self.timesteps(timestep, batch, x.device)
         modulation, embedded = self.time_embed(t, x.dtype)
         modulation = repeat_per_frame(modulation, frames)
-        refs = self._reference_tokens(reference, batch)
-        own_mask, ref_mask = self._masks(attention_mask, batch, frames, rows * cols, refs, x.device)
+        refs = self._reference(reference, batch)
+        own_mask, ref_mask = self._masks(attention_mask, batch, frames, rows * cols, refs, x)
         audio, audio_scale = self._audio(audio, audio_scale, batch, frames, x)
 
         for i in range(len(self.blocks)):
             x = self.run_block(
                 i, x, modulation, frames=frames,
-                reference=repeat_per_frame(refs[i], frames) if i in refs else None,
+                reference=refs.get(i),
                 mask=ref_mask if i in refs else own_mask, audio=audio, audio_scale=audio_scale,
             )
 
@@ -92,23 +92,35 @@ class DenoisingTransformer(DiTTrunk):
                              "(same batch, frames and latent size as the latents)")
         return driven.to(latents.dtype)
 
-    def _reference_tokens(self, reference: ReferenceFeatures | None, batch: int) -> dict[int, torch.Tensor]:
-        """Reference tokens per block at the latents' batch size (repeated per frame block by block,
-        so only one block's copy exists at a time)."""
+    def reference_keys_values(self, tokens: dict[int, torch.Tensor]) -> ReferenceFeatures:
+        """Reference tokens ``{block: [B, R, D]}`` -> the keys and values each block appends to its
+        self-attention (projected once here rather than once per frame and step)."""
+        wanted = set(self.config.reference_blocks)
+        if set(tokens) != wanted:
+            raise ValueError(f"reference tokens are for blocks {sorted(tokens)}; this model injects into "
+                             f"blocks {sorted(wanted)}")
+        return ReferenceFeatures({i: self.blocks[i].attn.keys_values(t) for i, t in tokens.items()})
+
+    def _reference(self, reference: ReferenceFeatures | None, batch: int
+                   ) -> dict[int, tuple[torch.Tensor, torch.Tensor]]:
+        """Reference keys and values per block at the latents' batch size."""
         if reference is None:
             return {}
         wanted = set(self.config.reference_blocks)
-        if set(reference.tokens) != wanted:
-            raise ValueError(f"reference features are for blocks {sorted(reference.tokens)}; this "
+        if set(reference.keys_values) != wanted:
+            raise ValueError(f"reference features are for blocks {sorted(reference.keys_values)}; this "
                              f"model injects into blocks {sorted(wanted)}")
         if reference.batch not in (1, batch):
             raise ValueError(f"reference features have batch {reference.batch}; expected 1 or {batch}")
-        return {i: t.expand(batch, *t.shape[1:]) for i, t in reference.tokens.items()}
+        return {i: (k.expand(batch, *k.shape[1:]), v.expand(batch, *v.shape[1:]))
+                for i, (k, v) in reference.keys_values.items()}
 
     def _masks(self, mask: torch.Tensor | None, batch: int, frames: int, tokens: int,
-               refs: dict[int, torch.Tensor], device: torch.device
+               refs: dict[int, tuple[torch.Tensor, torch.Tensor]], x: torch.Tensor
                ) -> tuple[torch.Tensor | None, torch.Tensor | None]:
-        """Self-attention masks ``[B*F, 1, N, N(+R)]`` for blocks without / with reference."""
+        """Additive self-attention masks ``[B*F or 1, 1, N, N(+R)]`` in ``x``'s dtype for blocks
+        without / with reference, built once per forward (a boolean mask would be converted by
+        every attention call). A mask shared by all frames stays one copy."""
         if mask is None:
             return None, None
         if mask.dtype != torch.bool:
@@ -116,21 +128,22 @@ class DenoisingTransformer(DiTTrunk):
         if mask.shape[-2:] != (tokens, tokens) or mask.ndim not in (2, 3, 4):
             raise ValueError(f"attention_mask has shape {tuple(mask.shape)}; expected [N, N], [B, N, N] "
                              f"or [B, F, N, N] with N = {tokens} tokens per frame")
-        mask = mask.to(device)
-        if mask.ndim == 3:
-            mask = mask[:, None]
-        try:
-            own = mask.expand(batch, frames, tokens, tokens).reshape(batch * frames, 1, tokens, tokens)
-        except RuntimeError:
-            raise ValueError(f"attention_mask of shape {tuple(mask.shape)} does not fit batch {batch} "
-                             f"and {frames} frames") from None
+        mask = mask.to(x.device)
+        mask = mask.reshape((1,) * (4 - mask.ndim) + tuple(mask.shape)) if mask.ndim != 3 else mask[:, None]
+        if mask.shape[:2] != (1, 1):
+            try:
+                mask = mask.expand(batch, frames, tokens, tokens)
+            except RuntimeError:
+                raise ValueError(f"attention_mask of shape {tuple(mask.shape)} does not fit batch {batch} "
+                                 f"and {frames} frames") from None
+        own = fold_frames(mask)[:, None]
         if not bool(own.any(-1).all()):
             raise ValueError("attention_mask leaves a query token with no key to attend")
+        own = torch.zeros(own.shape, dtype=x.dtype, device=x.device).masked_fill_(~own, float("-inf"))
         with_ref = None
         if refs:
-            ref_tokens = next(iter(refs.values())).shape[1]
-            visible = own.new_ones(batch * frames, 1, tokens, ref_tokens)
-            with_ref = torch.cat([own, visible], dim=-1)
+            ref_tokens = next(iter(refs.values()))[0].shape[2]
+            with_ref = torch.cat([own, own.new_zeros(*own.shape[:-1], ref_tokens)], dim=-1)
         return own, with_ref
 
     def _audio(self, audio: torch.Tensor | None, scale: torch.Tensor | float, batch: int, frames: int,

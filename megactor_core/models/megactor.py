@@ -27,10 +27,10 @@ class MegActorSigma(nn.Module):
             self.denoiser.patch_embed.proj.weight[:, config.latent_channels:].zero_()
 
     def encode_reference(self, latents: torch.Tensor) -> ReferenceFeatures:
-        """Scaled reference latents ``[B, C, h, w]`` -> per-block reference tokens."""
+        """Scaled reference latents ``[B, C, h, w]`` -> per-block reference keys and values."""
         if self.reference is None:
             raise ValueError("this model injects no reference features (config.reference_blocks is empty)")
-        return self.reference(latents)
+        return self.denoiser.reference_keys_values(self.reference(latents))
 
     def encode_driving(self, frames: torch.Tensor) -> torch.Tensor:
         """Driving frames ``[B, F, 3, H, W]`` in -1..1 -> driven features ``[B, F, C, H/8, W/8]``."""

@@ -12,16 +12,19 @@ from .dit import DiTTrunk
 
 @dataclass
 class ReferenceFeatures:
-    """Per-block reference tokens ``{block: [B, R, D]}`` shared by every frame and step."""
+    """Per-block reference keys and values ``{block: (k, v)}``, each ``[B, heads, R, head_dim]``,
+    already projected by that block's self-attention in the denoiser: they depend on neither the
+    frame nor the timestep, so one video computes them once (:meth:`MegActorSigma.encode_reference`)."""
 
-    tokens: dict[int, torch.Tensor]
+    keys_values: dict[int, tuple[torch.Tensor, torch.Tensor]]
 
     @property
     def batch(self) -> int:
-        return next(iter(self.tokens.values())).shape[0]
+        return next(iter(self.keys_values.values()))[0].shape[0]
 
     def to(self, device: torch.device | str | None = None, dtype: torch.dtype | None = None) -> ReferenceFeatures:
-        return ReferenceFeatures({i: t.to(device=device, dtype=dtype) for i, t in self.tokens.items()})
+        return ReferenceFeatures({i: (k.to(device=device, dtype=dtype), v.to(device=device, dtype=dtype))
+                                  for i, (k, v) in self.keys_values.items()})
 
 
 class ReferenceTransformer(DiTTrunk):
@@ -40,8 +43,9 @@ class ReferenceTransformer(DiTTrunk):
         self.blocks[-1].attn = None
         self.blocks[-1].mlp = None
 
-    def forward(self, latents: torch.Tensor) -> ReferenceFeatures:
-        """``latents``: scaled reference latents ``[B, C, h, w]``."""
+    def forward(self, latents: torch.Tensor) -> dict[int, torch.Tensor]:
+        """Scaled reference latents ``[B, C, h, w]`` -> the tokens ``{block: [B, R, D]}`` entering
+        self-attention of each block in ``config.reference_blocks``."""
         if latents.ndim != 4:
             raise ValueError(f"reference latents must be [batch, channels, height, width], got {tuple(latents.shape)}")
         if latents.shape[1] != self.config.latent_channels:
@@ -59,4 +63,4 @@ class ReferenceTransformer(DiTTrunk):
             if i == len(self.blocks) - 1:
                 break
             x = self.run_block(i, x, modulation)
-        return ReferenceFeatures(tokens)
+        return tokens
