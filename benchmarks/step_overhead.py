@@ -1,5 +1,5 @@
 """Cost of one denoising step: MegActor-Σ's denoiser vs plain PixArt-α, reference caching, guidance
-batching, fused vs naive attention, fp32 vs bf16.
+batching, fused vs naive attention, fp32 vs bf16, compiled vs eager.
 
     python benchmarks/step_overhead.py [--width 384 --depth 12 --frames 8 --size 256]
 
@@ -103,6 +103,11 @@ def main() -> None:
         reference = ours.encode_reference(ref_latents.bfloat16())
         timings["bf16"] = timed(lambda: ours(x.bfloat16(), t, driven=driven.bfloat16(), reference=reference,
                                                audio=audio.bfloat16()))
+        ours.float()
+        reference = ours.encode_reference(ref_latents)
+        timings["eager"] = timed(step)
+        ours.compile_blocks()
+        timings["compiled"] = timed(step)  # the warm-up call compiles
     rows = [
         f"| MegActor-Σ denoiser (reference cached, audio, temporal) / PixArt-α backbone without text | "
         f"{timings['ours'] / timings['plain']:.2f} |",
@@ -113,6 +118,8 @@ def main() -> None:
         f"| naive attention / scaled_dot_product_attention (one reference block's self-attention) | "
         f"{timings['naive'] / timings['sdpa']:.2f} |",
         f"| denoiser step in bf16 / fp32 (CPU) | {timings['bf16'] / timings['ours']:.2f} |",
+        f"| denoiser step with `torch.compile`d blocks (inductor) / eager | "
+        f"{timings['compiled'] / timings['eager']:.2f} |",
     ]
     print("\n".join(rows))
     write_section("step_overhead", "\n".join([

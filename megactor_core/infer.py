@@ -67,6 +67,10 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--overlap", type=int, default=defaults.overlap)
     p.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     p.add_argument("--dtype", choices=sorted(DTYPES), help="default: fp16 on CUDA, fp32 on CPU")
+    p.add_argument("--offload", action=argparse.BooleanOptionalAction,
+                   help="keep each network on the CPU except while it runs (default: on with CUDA)")
+    p.add_argument("--compile", action="store_true",
+                   help="torch.compile the denoiser's blocks (faster steps after a slow first one)")
     args = p.parse_args(argv)
     if args.audio and not args.whisper:
         p.error("--audio needs --whisper")
@@ -100,6 +104,7 @@ def run(args: argparse.Namespace) -> Path:
 
     device = torch.device(args.device)
     dtype = parse_dtype(args.dtype) if args.dtype else (torch.float16 if device.type == "cuda" else torch.float32)
+    offload = device.type == "cuda" if args.offload is None else args.offload
     reference = load_reference(args.reference, args.size)
     driving, fps, sound, rate = None, args.fps, None, None
     if args.driving:
@@ -113,7 +118,9 @@ def run(args: argparse.Namespace) -> Path:
         audio = encode_audio(whisper, torch.from_numpy(sound), rate, fps, frames=frames)
         del whisper
     model = load_checkpoint(args.checkpoint, device=device, dtype=dtype)
-    codec = DiffusersVAE(load_sd_vae(args.vae).to(device, dtype))
+    if args.compile:
+        model.compile_blocks()
+    codec = DiffusersVAE(load_sd_vae(args.vae).to(dtype=dtype), device=device, offload=offload)
     settings = SamplerSettings(steps=args.steps, scheduler=args.scheduler, zero_terminal_snr=args.zero_terminal_snr,
                                guidance_scale=args.guidance_scale, audio_scale=args.audio_scale, seed=args.seed,
                                window=args.window, overlap=min(args.overlap, args.window - 1))
@@ -124,6 +131,10 @@ def run(args: argparse.Namespace) -> Path:
 
         latents = sample_video(model, codec, reference, settings, audio=audio, driving=driving, frames=frames,
                                device=device, progress=progress)
+    if offload:  # the denoiser's memory goes to the VAE decoder
+        model.to("cpu")
+        if device.type == "cuda":
+            torch.cuda.empty_cache()
     images = (codec.decode(latents).numpy() * 255).round().astype(np.uint8)
     return write_video(args.out, images, fps, audio=sound, sample_rate=rate)
 

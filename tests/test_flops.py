@@ -1,11 +1,18 @@
-"""The analytic FLOP counts of benchmarks/flops.py against torch's counter on real modules."""
+"""The analytic FLOP counts of benchmarks/flops.py against torch's counter, and the GPU speed script."""
 
 from __future__ import annotations
 
 import pytest
 
-from benchmarks.flops import (Workload, count_model, count_pixart, denoiser_flops, driven_flops, pixart_flops,
-                              reference_flops)
+from benchmarks.flops import (
+    Workload,
+    count_model,
+    count_pixart,
+    denoiser_flops,
+    driven_flops,
+    pixart_flops,
+    reference_flops,
+)
 from tests.tiny_models import tiny_config
 
 
@@ -34,3 +41,15 @@ def test_pixart_flops_match_diffusers(caption_tokens):
     config = tiny_config(hidden_size=32, num_heads=2)
     work = Workload(64, 64, 1)
     assert pixart_flops(config, work, caption_tokens) == count_pixart(config, work, caption_tokens)
+
+
+def test_gpu_speed_measurement_runs_on_a_tiny_model():
+    """The GPU script's measurement path, on a tiny model on the CPU (it times; nothing is asserted about speed)."""
+    import torch
+
+    from benchmarks.gpu_speed import measure
+    from tests.tiny_models import tiny_vae
+
+    result = measure(tiny_config(), tiny_vae(), frames=5, size=64, steps=2, dtype=torch.float32,
+                     device=torch.device("cpu"))
+    assert result["sampling_s"] > 0 and result["decode_s"] > 0

@@ -84,3 +84,20 @@ def test_argument_errors(files, extra, message, capsys):
     assert message in capsys.readouterr().err
 
 
+
+
+def test_compile_and_offload(files, tmp_path, monkeypatch):
+    """--compile compiles the denoiser's blocks; --offload keeps the VAE on the CPU between its calls."""
+    d, _, _ = files
+    compiled, decoded_with = [], []
+    original_compile = MegActorSigma.compile_blocks
+    monkeypatch.setattr(MegActorSigma, "compile_blocks",
+                        lambda self: compiled.append(1) or original_compile(self, backend="aot_eager"))
+    original_decode = infer.DiffusersVAE.decode
+    monkeypatch.setattr(infer.DiffusersVAE, "decode", lambda self, latents: decoded_with.append(self.offload)
+                        or original_decode(self, latents))
+    out = tmp_path / "compiled.mp4"
+    assert infer.main(base(d) + ["--driving", str(d / "driving.mp4"), "--compile", "--offload",
+                                 "--out", str(out)]) == 0
+    assert compiled == [1] and decoded_with == [True]
+    assert read_video(out).frames.shape == (8, 64, 64, 3)

@@ -262,3 +262,20 @@ def test_audio_into_a_model_without_audio_attention():
 def test_invalid_configs(changes, message):
     with pytest.raises(ValueError, match=message):
         tiny_config(**changes)
+
+
+def test_compiled_blocks_give_the_same_prediction():
+    """Each denoiser block compiles as one graph (no breaks) and predicts what eager mode does."""
+    torch._dynamo.reset()
+    model = randomize(MegActorSigma(tiny_config())).eval()
+    x, audio = torch.randn(2, 3, 4, 8, 8), torch.randn(2, 3, 5, 12)
+    mask = torch.ones(16, 16, dtype=torch.bool)
+    mask[:4, 12:] = False
+    with torch.no_grad():
+        ref = model.encode_reference(torch.randn(1, 4, 8, 8))
+        eager = model(x, 10, reference=ref, audio=audio, audio_scale=torch.tensor([1.0, 0.0]), attention_mask=mask)
+        model.compile_blocks(backend="aot_eager", fullgraph=True)
+        compiled = model(x, 10, reference=ref, audio=audio, audio_scale=torch.tensor([1.0, 0.0]),
+                         attention_mask=mask)
+    torch.testing.assert_close(compiled, eager, rtol=1e-5, atol=1e-5)
+    torch._dynamo.reset()

@@ -64,3 +64,13 @@ def test_loader_node_missing_file_says_where(plugin):
     node = plugin.NODE_CLASS_MAPPINGS["MegActorLoadModel"]
     with pytest.raises(FileNotFoundError, match=r"'gone.safetensors' not found .*models/megactor.*init_from_pixart"):
         node().load("gone.safetensors", "auto")
+
+
+def test_loader_node_can_compile_the_blocks(plugin, tmp_path):
+    save_checkpoint(randomize(MegActorSigma(tiny_config())), tmp_path / "models" / "megactor" / "tiny.safetensors")
+    node = plugin.NODE_CLASS_MAPPINGS["MegActorLoadModel"]
+    assert node.INPUT_TYPES()["required"]["torch_compile"][1]["default"] is False
+    (plain,) = node().load("tiny.safetensors", "auto")
+    (compiled,) = node().load("tiny.safetensors", "auto", torch_compile=True)
+    assert all(b._compiled_call_impl is None for b in plain.model.denoiser.blocks)
+    assert all(b._compiled_call_impl is not None for b in compiled.model.denoiser.blocks)

@@ -167,3 +167,20 @@ def test_context_windows_cover_and_blend():
     assert first[0] == 1 and first[-1] < 1 and middle[0] < middle[4] == 1
     with pytest.raises(ValueError, match="overlap in 0..size-1"):
         context_windows(40, 4, 4)
+
+
+def test_offloaded_vae_visits_the_device_only_while_it_works(model, monkeypatch):
+    vae = tiny_vae()
+    moves = []
+    original_to = type(vae).to
+    monkeypatch.setattr(type(vae), "to", lambda self, *a, **k: moves.append(str(a[0])) or original_to(self, *a, **k))
+    offloaded = DiffusersVAE(vae, device="cpu", offload=True)
+    assert moves == ["cpu"]
+    images = reference()[None]
+    latents = offloaded.encode(images)
+    decoded = offloaded.decode(latents)
+    assert moves == ["cpu"] * 5  # stored, then to the device and back around each call
+    monkeypatch.undo()
+    plain = DiffusersVAE(tiny_vae())
+    torch.testing.assert_close(latents, plain.encode(images))
+    torch.testing.assert_close(decoded, plain.decode(latents))

@@ -52,6 +52,13 @@ class MegActorSigma(nn.Module):
         return self.denoiser(latents, timestep, driven=driven, reference=reference, audio=audio,
                              audio_scale=audio_scale, attention_mask=attention_mask)
 
+    def compile_blocks(self, **options) -> None:
+        """``torch.compile`` the denoiser's blocks, the repeated unit where the time goes (one graph
+        serves every block of a kind). ``options`` go to ``torch.compile`` (e.g. ``mode``,
+        ``backend``). The first call of each shape compiles, which takes a while."""
+        for block in self.denoiser.blocks:
+            block.compile(**options)
+
     def enable_gradient_checkpointing(self, enabled: bool = True) -> None:
         for trunk in (self.denoiser, self.reference):
             if trunk is not None:

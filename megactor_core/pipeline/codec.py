@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Protocol
 
 import torch
@@ -24,26 +26,40 @@ class LatentCodec(Protocol):
 
 class DiffusersVAE:
     """A diffusers ``AutoencoderKL`` as a :class:`LatentCodec`, decoding a few frames at a time so
-    memory does not grow with video length."""
+    memory does not grow with video length.
 
-    def __init__(self, vae, chunk: int = 8) -> None:
-        self.vae = vae
+    It runs on ``device`` (default: where its weights are). With ``offload`` its weights stay on
+    the CPU and visit ``device`` only while encoding or decoding, so on a GPU they do not take
+    memory from the denoiser in between.
+    """
+
+    def __init__(self, vae, chunk: int = 8, *, device: torch.device | str | None = None,
+                 offload: bool = False) -> None:
+        self.vae = vae.to("cpu") if offload else vae
         self.chunk = chunk
+        self.device = torch.device(device) if device is not None else next(vae.parameters()).device
+        self.offload = offload
 
-    @property
-    def _device_dtype(self) -> tuple[torch.device, torch.dtype]:
-        p = next(self.vae.parameters())
-        return p.device, p.dtype
+    @contextmanager
+    def _loaded(self) -> Iterator[torch.dtype]:
+        if self.offload:
+            self.vae.to(self.device)
+        try:
+            yield next(self.vae.parameters()).dtype
+        finally:
+            if self.offload:
+                self.vae.to("cpu")
 
     @torch.no_grad()
     def encode(self, images: torch.Tensor) -> torch.Tensor:
-        device, dtype = self._device_dtype
-        x = images.permute(0, 3, 1, 2).to(device, dtype) * 2 - 1
-        return torch.cat([self.vae.encode(part).latent_dist.mode().float().cpu()
-                          for part in x.split(self.chunk)])
+        with self._loaded() as dtype:
+            x = images.permute(0, 3, 1, 2).to(self.device, dtype) * 2 - 1
+            return torch.cat([self.vae.encode(part).latent_dist.mode().float().cpu()
+                              for part in x.split(self.chunk)])
 
     @torch.no_grad()
     def decode(self, latents: torch.Tensor) -> torch.Tensor:
-        device, dtype = self._device_dtype
-        out = [self.vae.decode(part.to(device, dtype)).sample.float().cpu() for part in latents.split(self.chunk)]
+        with self._loaded() as dtype:
+            out = [self.vae.decode(part.to(self.device, dtype)).sample.float().cpu()
+                   for part in latents.split(self.chunk)]
         return ((torch.cat(out) + 1) / 2).clamp(0, 1).permute(0, 2, 3, 1)
