@@ -8,7 +8,8 @@ inputs made on the spot from a fixed seed: a held-out toy portrait, another toy 
 face-dropped to the eyes, and procedural speech. The mp4 shows reference | driving video |
 result, with the speech as its sound.
 
-With ``--checkpoint`` of a real model the same command runs it through
+With ``--checkpoint`` of a real model (a DiT checkpoint, or the official release's
+``megactor-sigma.ckpt``) the same command runs it through
 :mod:`megactor_core.infer`; give that command's options too (``--vae``, ``--reference``,
 ``--audio`` and ``--whisper`` and/or ``--driving``).
 """
@@ -58,7 +59,8 @@ def main(argv: list[str] | None = None) -> int:
               "`python -m megactor_core.toy.reproduce` and copy runs/stage3/megactor_sigma_stage3.safetensors "
               "there, or give --checkpoint of a trained MegActor-Σ", file=sys.stderr)
         return 2
-    if read_config(checkpoint).latent_channels != CHANNELS:  # a real model: the full command-line inference
+    real = checkpoint.suffix != ".safetensors" or read_config(checkpoint).latent_channels != CHANNELS
+    if real:  # a real model (a DiT checkpoint or the official release): the full command-line inference
         from .infer import main as infer_main
 
         return infer_main(["--checkpoint", str(checkpoint), "--out", args.out, *rest])

@@ -3,6 +3,10 @@
     python -m megactor_core.infer --checkpoint megactor.safetensors --vae sd-vae-ft-mse \\
         --reference portrait.png [--audio speech.wav --whisper tiny.pt] [--driving video.mp4] --out out.mp4
 
+``--checkpoint`` is a DiT checkpoint of this project or the official SD1.5 release
+(``megactor-sigma.ckpt``, ``sd15_empty_str_embedding.pt`` beside it; ``--release-settings`` samples
+as its own script does). Audio features are cut the way the model reads them.
+
 Audio only: the mouth follows the speech. A driving video only: the face follows it. Both: with
 DWPose files (``--dwpose``) the driving frames are face-dropped to the eyes (``--keep``) so the
 mouth follows the audio. The mp4 carries the audio (the --audio file, else the driving video's)
@@ -21,7 +25,7 @@ import torch
 from tqdm import tqdm
 
 from .dtypes import DTYPES, parse_dtype
-from .pipeline import SCHEDULERS, DiffusersVAE, SamplerSettings, sample_video
+from .pipeline import SCHEDULERS, DiffusersVAE, SamplerSettings, release_settings, sample_video
 from .pipeline.sampler import TOKEN_PIXELS
 from .pipeline.vae import load_sd_vae
 
@@ -42,7 +46,8 @@ def load_reference(path: str, size: int) -> torch.Tensor:
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     defaults = SamplerSettings()
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--checkpoint", required=True, help="MegActor-Σ .safetensors checkpoint")
+    p.add_argument("--checkpoint", required=True,
+                   help="MegActor-Σ .safetensors checkpoint, or the official release's megactor-sigma.ckpt")
     p.add_argument("--vae", required=True, help="SD VAE: sd-vae-ft-mse diffusers folder or .safetensors file")
     p.add_argument("--reference", required=True, help="the portrait image")
     p.add_argument("--out", required=True, help="the mp4 to write")
@@ -60,7 +65,11 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--steps", type=int, default=defaults.steps)
     p.add_argument("--scheduler", choices=sorted(SCHEDULERS), default=defaults.scheduler)
     p.add_argument("--zero-terminal-snr", action="store_true", help="for models trained with v-prediction")
-    p.add_argument("--guidance-scale", type=float, default=defaults.guidance_scale)
+    p.add_argument("--guidance-scale", type=float, help=f"default {defaults.guidance_scale}, or "
+                                                         f"{release_settings().guidance_scale} with --release-settings")
+    p.add_argument("--release-settings", action="store_true",
+                   help="the official release's sampling: shifting windows without overlap, initial latents from "
+                        "the reference, an unconditional branch without the reference, guidance 2")
     p.add_argument("--audio-scale", type=float, default=defaults.audio_scale, help="λ of Eq.4")
     p.add_argument("--seed", type=int, default=defaults.seed)
     p.add_argument("--window", type=int, default=defaults.window)
@@ -99,12 +108,13 @@ def prepare_driving(args, frames: np.ndarray) -> torch.Tensor:
 
 def run(args: argparse.Namespace) -> Path:
     from .audio import encode_audio, load_whisper_encoder
-    from .models import load_checkpoint
+    from .models import load_model
     from .video_io import read_audio, read_video, write_video
 
     device = torch.device(args.device)
     dtype = parse_dtype(args.dtype) if args.dtype else (torch.float16 if device.type == "cuda" else torch.float32)
     offload = device.type == "cuda" if args.offload is None else args.offload
+    model = load_model(args.checkpoint, device="cpu" if offload else device, dtype=dtype)
     reference = load_reference(args.reference, args.size)
     driving, fps, sound, rate = None, args.fps, None, None
     if args.driving:
@@ -115,15 +125,21 @@ def run(args: argparse.Namespace) -> Path:
     if args.audio:
         sound, rate = read_audio(args.audio)
         whisper = load_whisper_encoder(args.whisper).to(device)
-        audio = encode_audio(whisper, torch.from_numpy(sound), rate, fps, frames=frames)
+        audio = encode_audio(whisper, torch.from_numpy(sound), rate, fps, frames=frames,
+                             style=model.config.audio_style)
         del whisper
-    model = load_checkpoint(args.checkpoint, device=device, dtype=dtype)
+    model.to(device)
     if args.compile:
         model.compile_blocks()
     codec = DiffusersVAE(load_sd_vae(args.vae).to(dtype=dtype), device=device, offload=offload)
-    settings = SamplerSettings(steps=args.steps, scheduler=args.scheduler, zero_terminal_snr=args.zero_terminal_snr,
-                               guidance_scale=args.guidance_scale, audio_scale=args.audio_scale, seed=args.seed,
-                               window=args.window, overlap=min(args.overlap, args.window - 1))
+    chosen = dict(steps=args.steps, scheduler=args.scheduler, zero_terminal_snr=args.zero_terminal_snr,
+                  audio_scale=args.audio_scale, seed=args.seed, window=args.window)
+    if args.guidance_scale is not None:
+        chosen["guidance_scale"] = args.guidance_scale
+    if args.release_settings:
+        settings = release_settings(**chosen)
+    else:
+        settings = SamplerSettings(**chosen, overlap=min(args.overlap, args.window - 1))
     with tqdm(desc="denoising", unit="window") as bar:
         def progress(done: int, total: int) -> None:
             bar.total = total

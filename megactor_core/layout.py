@@ -2,7 +2,9 @@
 
 Videos enter the model as ``[batch, frames, channels, height, width]``. Inside, the transformer
 works on per-frame token sequences ``[batch * frames, tokens, width]`` (spatial layout) and, in
-temporal modules, on per-position frame sequences ``[batch * tokens, frames, width]``.
+temporal modules, on per-position frame sequences ``[batch * tokens, frames, width]``. The SD1.5
+UNet works on per-frame feature maps ``[batch * frames, channels, height, width]``, viewed as
+``[batch, channels, frames, height, width]`` where a norm spans all frames of a video.
 """
 
 from __future__ import annotations
@@ -36,6 +38,26 @@ def temporal_to_spatial(x: torch.Tensor, tokens: int) -> torch.Tensor:
     """``[B*N, F, D] -> [B*F, N, D]``."""
     bn, f, d = x.shape
     return x.reshape(bn // tokens, tokens, f, d).transpose(1, 2).reshape(-1, tokens, d)
+
+
+def maps_to_tokens(x: torch.Tensor) -> torch.Tensor:
+    """``[M, C, H, W] -> [M, H*W, C]``."""
+    return x.flatten(2).transpose(1, 2)
+
+
+def tokens_to_maps(x: torch.Tensor, height: int, width: int) -> torch.Tensor:
+    """``[M, H*W, C] -> [M, C, H, W]``."""
+    return x.transpose(1, 2).reshape(x.shape[0], x.shape[2], height, width)
+
+
+def frames_to_depth(x: torch.Tensor, frames: int) -> torch.Tensor:
+    """``[B*F, C, H, W] -> [B, C, F, H, W]``: frames as a depth axis, for norms over whole videos."""
+    return unfold_frames(x, frames).transpose(1, 2)
+
+
+def depth_to_frames(x: torch.Tensor) -> torch.Tensor:
+    """``[B, C, F, H, W] -> [B*F, C, H, W]``."""
+    return fold_frames(x.transpose(1, 2))
 
 
 def unpatchify(tokens: torch.Tensor, rows: int, cols: int, patch: int) -> torch.Tensor:

@@ -8,6 +8,7 @@ from .landmarks import (
     LandmarksFromPoseKeypoint,
     LoadDWPose,
     MotionAmplitude,
+    ReleaseFaceDrop,
 )
 from .loader import LoadMegActorModel
 from .model_paths import register_model_folders
@@ -24,6 +25,7 @@ NODE_CLASS_MAPPINGS = {
     "MegActorLandmarksFromPoseKeypoint": LandmarksFromPoseKeypoint,
     "MegActorFaceRegionMasks": FaceRegionMasks,
     "MegActorFaceDrop": FaceDropFrames,
+    "MegActorReleaseFaceDrop": ReleaseFaceDrop,
     "MegActorMotionAmplitude": MotionAmplitude,
     "MegActorSampler": MegActorSampler,
 }
@@ -36,6 +38,7 @@ NODE_DISPLAY_NAME_MAPPINGS = {
     "MegActorLandmarksFromPoseKeypoint": "Face Landmarks from POSE_KEYPOINT",
     "MegActorFaceRegionMasks": "Face Region Masks",
     "MegActorFaceDrop": "Face-Drop Driving Frames",
+    "MegActorReleaseFaceDrop": "Face-Drop, SD1.5 Release Style",
     "MegActorMotionAmplitude": "Motion Amplitude (α)",
     "MegActorSampler": "MegActor-Σ Sampler",
 }

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 import comfy.model_management as mm
 import torch
 
-from ..megactor_core.audio import AudioFeatures, WhisperEncoder, encode_audio, load_whisper_encoder
+from ..megactor_core.audio import AUDIO_STYLES, AudioFeatures, WhisperEncoder, encode_audio, load_whisper_encoder
 from ..megactor_core.dtypes import DTYPES, parse_dtype
 from .model_paths import model_choices, model_path
 from .progress import comfy_progress
@@ -76,11 +76,16 @@ class AudioEncode:
                 "frame_count": ("INT", {"default": 0, "min": 0, "max": 100000,
                                         "tooltip": "0: as many frames as the audio lasts"}),
                 "context": ("INT", {"default": 4, "min": 0, "max": 50,
-                                    "tooltip": "Whisper positions (20 ms each) taken on either side of a frame"}),
+                                    "tooltip": "Whisper positions (20 ms each) taken on either side of a frame "
+                                               "(dit style)"}),
+                "style": (list(AUDIO_STYLES), {"default": "dit",
+                                               "tooltip": "the model the features are for: dit (this project's "
+                                                          "checkpoints) or sd15-release (the official megactor-sigma"
+                                                          ".ckpt, whose own feature cutting this reproduces)"}),
             }
         }
 
-    def encode(self, audio, whisper: WhisperModel, fps: float, frame_count: int, context: int):
+    def encode(self, audio, whisper: WhisperModel, fps: float, frame_count: int, context: int, style: str = "dit"):
         if not isinstance(audio, dict) or "waveform" not in audio or "sample_rate" not in audio:
             raise ValueError("audio must be a ComfyUI AUDIO: a dict with 'waveform' [batch, channels, samples] "
                              f"and 'sample_rate'; got {type(audio).__name__}")
@@ -89,7 +94,7 @@ class AudioEncode:
         try:
             features: AudioFeatures = encode_audio(
                 encoder, audio["waveform"], audio["sample_rate"], fps,
-                frames=frame_count or None, context=context, progress=progress,
+                frames=frame_count or None, context=context, style=style, progress=progress,
             )
         finally:
             whisper.encoder.to(whisper.offload_device)

@@ -13,6 +13,7 @@ from ..megactor_core.landmarks.face import FaceLandmarks
 from ..megactor_core.landmarks.face_drop import KEEP_CHOICES, face_drop
 from ..megactor_core.landmarks.pose_keypoint import landmarks_from_pose_keypoint
 from ..megactor_core.landmarks.regions import REGIONS, region_masks
+from ..megactor_core.landmarks.release_drop import release_face_drop
 from ..megactor_core.layout import images_from_numpy, images_to_numpy, images_to_uint8
 from .model_paths import model_choices, model_path
 from .progress import comfy_progress
@@ -131,6 +132,26 @@ class FaceDropFrames:
         frames = face_drop(images_to_numpy(images), landmarks, keep, dilate=dilate, feather=feather,
                            drop_background=drop_background)
         return (images_from_numpy(frames),)
+
+
+class ReleaseFaceDrop:
+    DESCRIPTION = ("Driving frames as the official SD1.5 release prepares them: black but for a rectangle around "
+                   "each brow+eye and/or the mouth (1.5x the feature's landmark box), in grey, and, given the "
+                   "reference portrait's landmarks, moved so the first frame's face box lands on the reference's.")
+    CATEGORY = CATEGORY
+    RETURN_TYPES = ("IMAGE",)
+    RETURN_NAMES = ("images",)
+    FUNCTION = "drop"
+
+    @classmethod
+    def INPUT_TYPES(cls):
+        return {"required": {"images": ("IMAGE",), "landmarks": (LANDMARKS_TYPE,),
+                             "keep": (list(KEEP_CHOICES), {"default": "both"})},
+                "optional": {"reference_landmarks": (LANDMARKS_TYPE, {
+                    "tooltip": "landmarks of the reference portrait (Face Landmarks on it): aligns the face"})}}
+
+    def drop(self, images, landmarks: FaceLandmarks, keep: str, reference_landmarks: FaceLandmarks | None = None):
+        return (images_from_numpy(release_face_drop(images_to_numpy(images), landmarks, keep, reference_landmarks)),)
 
 
 class MotionAmplitude:

@@ -8,7 +8,7 @@ import comfy.model_management as mm
 import torch
 
 from ..megactor_core.dtypes import DTYPES, parse_dtype
-from ..megactor_core.models import MegActorSigma, load_checkpoint
+from ..megactor_core.models import AnyMegActor, load_model
 from .model_paths import model_choices, model_path
 
 MODEL_TYPE = "MEGACTOR_MODEL"
@@ -18,7 +18,7 @@ MODEL_TYPE = "MEGACTOR_MODEL"
 class MegActorModel:
     """What the loader gives other nodes: the network, kept on the offload device between runs."""
 
-    model: MegActorSigma
+    model: AnyMegActor
     load_device: torch.device
     offload_device: torch.device
     dtype: torch.dtype
@@ -26,8 +26,9 @@ class MegActorModel:
 
 
 class LoadMegActorModel:
-    DESCRIPTION = ("Loads a MegActor-Σ checkpoint (denoiser, reference transformer, driven encoder) "
-                   "from ComfyUI/models/megactor/.")
+    DESCRIPTION = ("Loads a MegActor-Σ model from ComfyUI/models/megactor/: a DiT checkpoint of this project "
+                   "(.safetensors) or the official SD1.5 release (megactor-sigma.ckpt, with "
+                   "sd15_empty_str_embedding.pt beside it). Both work with every other MegActor-Σ node.")
     CATEGORY = "MegActor-Σ"
     RETURN_TYPES = (MODEL_TYPE,)
     RETURN_NAMES = ("model",)
@@ -38,7 +39,8 @@ class LoadMegActorModel:
         return {
             "required": {
                 "checkpoint": (model_choices("megactor"),
-                               {"tooltip": "A .safetensors file in ComfyUI/models/megactor/"}),
+                               {"tooltip": "a .safetensors DiT checkpoint or the official megactor-sigma.ckpt "
+                                           "in ComfyUI/models/megactor/"}),
                 "precision": (["auto", *DTYPES], {
                     "default": "auto",
                     "tooltip": "auto: what ComfyUI picks for diffusion models on this device "
@@ -46,7 +48,7 @@ class LoadMegActorModel:
                 }),
                 "torch_compile": ("BOOLEAN", {
                     "default": False,
-                    "tooltip": "torch.compile the denoiser's blocks: faster sampling steps after a slow first "
+                    "tooltip": "torch.compile the denoiser's repeated blocks: faster sampling steps after a slow first "
                                "run while it compiles (needs Triton on GPU, a C++ compiler on CPU)",
                 }),
             }
@@ -61,7 +63,7 @@ class LoadMegActorModel:
                                   supported_dtypes=[torch.bfloat16, torch.float16, torch.float32])
         else:
             dtype = parse_dtype(precision)
-        model = load_checkpoint(path, device=offload_device, dtype=dtype)
+        model = load_model(path, device=offload_device, dtype=dtype)
         if torch_compile:
             model.compile_blocks()
         return (MegActorModel(model, load_device, offload_device, dtype, path),)

@@ -9,10 +9,11 @@ import folder_paths
 # folder name -> (file extensions, what goes there and where it comes from)
 MODEL_FOLDERS = {
     "megactor": (
-        {".safetensors"},
-        "MegActor-Σ checkpoints (.safetensors). No trained weights are published: train them with "
+        {".safetensors", ".ckpt"},
+        "MegActor-Σ DiT checkpoints (.safetensors; no trained DiT weights are published: train them with "
         "`python -m megactor_core.training.train`, or build the untrained PixArt-α initialisation with "
-        "`python -m megactor_core.models.init_from_pixart`",
+        "`python -m megactor_core.models.init_from_pixart`), or the official SD1.5 release: megactor-sigma.ckpt "
+        "and sd15_empty_str_embedding.pt from Hugging Face HVSiniX/RawVideoDriven, folder weights/",
     ),
     "whisper": (
         {".pt"},

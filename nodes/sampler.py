@@ -5,7 +5,7 @@ from __future__ import annotations
 import comfy.model_management as mm
 import torch
 
-from ..megactor_core.pipeline import SCHEDULERS, SamplerSettings, sample_video
+from ..megactor_core.pipeline import SCHEDULERS, WINDOW_SCHEDULES, SamplerSettings, sample_video
 from .audio import AUDIO_FEATURES_TYPE
 from .loader import MODEL_TYPE, MegActorModel
 from .progress import comfy_progress
@@ -62,7 +62,19 @@ class MegActorSampler:
                                    "tooltip": "frames denoised together"}),
                 "overlap": ("INT", {"default": DEFAULTS.overlap, "min": 0, "max": 1023,
                                     "tooltip": "frames shared by neighbouring windows, cross-faded "
-                                               "(at most window - 1)"}),
+                                               "(at most window - 1; blend windows only)"}),
+                "window_schedule": (list(WINDOW_SCHEDULES), {
+                    "default": DEFAULTS.window_schedule,
+                    "tooltip": "blend: overlapping windows cross-faded; shift: the official release's windows, "
+                               "not overlapping, moved by one frame every step"}),
+                "init_from_reference": ("BOOLEAN", {
+                    "default": DEFAULTS.init_from_reference,
+                    "tooltip": "start from the reference portrait noised to the last timestep (the official "
+                               "release) instead of pure noise"}),
+                "uncond_without_reference": ("BOOLEAN", {
+                    "default": DEFAULTS.uncond_without_reference,
+                    "tooltip": "the guidance's unconditional branch also drops the reference (the official "
+                               "release; costs a second model call per window)"}),
             },
             "optional": {
                 "audio_features": (AUDIO_FEATURES_TYPE,),
@@ -72,10 +84,15 @@ class MegActorSampler:
 
     def sample(self, model: MegActorModel, vae, reference: torch.Tensor, frame_count: int, steps: int,
                scheduler: str, zero_terminal_snr: bool, guidance_scale: float, audio_scale: float, seed: int,
-               window: int, overlap: int, audio_features=None, driving: torch.Tensor | None = None):
+               window: int, overlap: int, window_schedule: str = DEFAULTS.window_schedule,
+               init_from_reference: bool = DEFAULTS.init_from_reference,
+               uncond_without_reference: bool = DEFAULTS.uncond_without_reference, audio_features=None,
+               driving: torch.Tensor | None = None):
         settings = SamplerSettings(steps=steps, scheduler=scheduler, zero_terminal_snr=zero_terminal_snr,
                                    guidance_scale=guidance_scale, audio_scale=audio_scale, seed=seed,
-                                   window=window, overlap=min(overlap, window - 1))
+                                   window=window, overlap=min(overlap, window - 1), window_schedule=window_schedule,
+                                   init_from_reference=init_from_reference,
+                                   uncond_without_reference=uncond_without_reference)
         progress = comfy_progress()
         codec = ComfyVAE(vae)
         model.model.to(model.load_device)

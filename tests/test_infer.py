@@ -101,3 +101,18 @@ def test_compile_and_offload(files, tmp_path, monkeypatch):
                                  "--out", str(out)]) == 0
     assert compiled == [1] and decoded_with == [True]
     assert read_video(out).frames.shape == (8, 64, 64, 3)
+
+
+def test_official_release_with_its_settings(files, tmp_path):
+    """The release's .ckpt runs through the same command, its audio cut the release's way."""
+    from tests.tiny_models import tiny_release_file
+
+    d, _, _ = files
+    checkpoint = tiny_release_file(tmp_path / "megactor-sigma.ckpt", audio_dim=16)
+    args = base(d)
+    args[args.index("--checkpoint") + 1] = str(checkpoint)
+    args[args.index("--size") + 1] = "128"  # the tiny UNet halves the latent three times
+    out = tmp_path / "release.mp4"
+    assert infer.main(args + ["--audio", str(d / "speech.wav"), "--whisper", str(d / "tiny.pt"),
+                              "--release-settings", "--out", str(out)]) == 0
+    assert read_video(out).frames.shape == (12, 128, 128, 3)  # 0.5 s at the default 25 fps

@@ -22,7 +22,7 @@ def test_registers_nodes_and_model_folder(plugin):
     assert plugin.NODE_CLASS_MAPPINGS.keys() == plugin.NODE_DISPLAY_NAME_MAPPINGS.keys()
     assert plugin.NODE_DISPLAY_NAME_MAPPINGS["MegActorLoadModel"] == "Load MegActor-Σ Model"
     fp = sys.modules["folder_paths"]
-    assert fp.folder_names_and_paths["megactor"][1] == {".safetensors"}
+    assert fp.folder_names_and_paths["megactor"][1] == {".safetensors", ".ckpt"}
     for cls in plugin.NODE_CLASS_MAPPINGS.values():
         assert isinstance(cls.INPUT_TYPES(), dict)
         assert hasattr(cls, cls.FUNCTION) and len(cls.RETURN_TYPES) == len(cls.RETURN_NAMES)
@@ -74,3 +74,14 @@ def test_loader_node_can_compile_the_blocks(plugin, tmp_path):
     (compiled,) = node().load("tiny.safetensors", "auto", torch_compile=True)
     assert all(b._compiled_call_impl is None for b in plain.model.denoiser.blocks)
     assert all(b._compiled_call_impl is not None for b in compiled.model.denoiser.blocks)
+
+
+def test_loader_node_loads_the_official_release(plugin, tmp_path):
+    from tests.tiny_models import tiny_release_file
+
+    tiny_release_file(tmp_path / "models" / "megactor" / "megactor-sigma.ckpt")
+    node = plugin.NODE_CLASS_MAPPINGS["MegActorLoadModel"]
+    assert "megactor-sigma.ckpt" in node.INPUT_TYPES()["required"]["checkpoint"][0]
+    (handle,) = node().load("megactor-sigma.ckpt", "auto")
+    assert type(handle.model).__name__ == "MegActorSigmaSD15" and handle.model.config.audio_style == "sd15-release"
+    assert all(p.dtype == torch.float32 for p in handle.model.parameters())

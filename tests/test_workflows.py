@@ -12,7 +12,7 @@ from tests.workflow_graph import CORE_NODES, UI_ONLY, WORKFLOWS, load, node_sign
 NAMES = [p.stem for p in WORKFLOWS]
 # Frames each example makes from the stand-ins: the audio's (0.4 s at 25 fps) or the video's 12.
 FRAMES = {"megactor_audio_driven": 10, "megactor_video_driven": 12, "megactor_mixed": 10,
-          "megactor_amplitude_comparison": 10}
+          "megactor_amplitude_comparison": 10, "megactor_sd15_release": 10}
 
 
 @pytest.fixture
@@ -20,9 +20,9 @@ def plugin(monkeypatch, tmp_path):
     return load_plugin(monkeypatch, tiny_model_folders(tmp_path / "models", "megactor_sigma.safetensors"))
 
 
-def test_the_four_examples_exist():
+def test_the_five_examples_exist():
     assert NAMES == ["megactor_amplitude_comparison", "megactor_audio_driven", "megactor_mixed",
-                     "megactor_video_driven"]
+                     "megactor_sd15_release", "megactor_video_driven"]
 
 
 @pytest.mark.parametrize("path", WORKFLOWS, ids=NAMES)

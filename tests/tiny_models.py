@@ -160,12 +160,42 @@ def tiny_vae():
 
 
 def tiny_model_folders(models: Path, checkpoint: str = "megactor_sigma.safetensors") -> Path:
-    """ComfyUI model folders holding a tiny MegActor-Σ (audio width 16), a tiny Whisper (width 16)
-    and the stand-in DWPose files, under the names the examples use."""
+    """ComfyUI model folders holding a tiny MegActor-Σ (audio width 16), a tiny official SD1.5
+    release (megactor-sigma.ckpt), a tiny Whisper (width 16) and the stand-in DWPose files, under
+    the names the examples use."""
     from megactor_core.models import MegActorSigma, save_checkpoint
 
     save_checkpoint(randomize(MegActorSigma(tiny_config(audio_dim=16)), std=0.1), models / "megactor" / checkpoint)
+    tiny_release_file(models / "megactor" / "megactor-sigma.ckpt", audio_dim=16)
     (models / "whisper").mkdir(parents=True, exist_ok=True)
     tiny_whisper_file(models / "whisper" / "tiny.pt")
     face_dwpose_files(models / "dwpose")
     return models
+
+
+TINY_SD15 = dict(block_out_channels=(32, 64, 64, 64), cross_attention_dim=16, audio_dim=12, driven_widths=(4, 8, 8, 8))
+
+
+def save_release_file(model, path: Path, empty_text: torch.Tensor) -> Path:
+    """Store ``model`` as the official release stores megactor-sigma.ckpt (DeepSpeed's ``module.``
+    prefix, ``to_out.0`` names, fp16, a VAE that loading ignores, the training step), with its
+    empty-prompt embedding beside it."""
+    from megactor_core.models.sd15.official import EMPTY_PROMPT, _theirs
+
+    state = {f"module.{part}.{_theirs(k)}": v.half() for part in ("unet", "appearance_encoder")
+             for k, v in getattr(model, part).state_dict().items()}
+    state["module.vae.decoder.conv_out.weight"] = torch.zeros(3, 128, 3, 3)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    torch.save({"epoch": 3, "global_step": 9000, "state_dict": state}, path)
+    torch.save(empty_text[None], path.with_name(EMPTY_PROMPT))
+    return path
+
+
+def tiny_release_file(path: Path, **changes) -> Path:
+    """A tiny random model saved as the official release (see :func:`save_release_file`)."""
+    from megactor_core.models import MegActorSigmaSD15, SD15Config
+
+    torch.manual_seed(0)
+    config = SD15Config(**(TINY_SD15 | changes))
+    empty_text = torch.randn(config.text_tokens, config.cross_attention_dim)
+    return save_release_file(randomize(MegActorSigmaSD15(config, empty_text), std=0.05), path, empty_text)

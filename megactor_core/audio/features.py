@@ -22,6 +22,10 @@ WINDOW_HOP_POSITIONS = 1000
 WINDOW_MARGIN_POSITIONS = 250
 
 Progress = Callable[[int, int], None]
+# How features are cut per frame, by the model that reads them: "dit" (this project's), or
+# "sd15-release" (the official SD1.5 release: MuseTalk's audio2feature).
+AUDIO_STYLES = ("dit", "sd15-release")
+RELEASE_OFFSETS = range(-4, 6)  # the release's 10 positions around a frame's start
 
 
 @dataclass
@@ -31,6 +35,7 @@ class AudioFeatures:
     ``features[i]`` holds, for video frame ``i``, the Whisper positions within ``context`` of the
     frame's centre from each chosen encoder layer: ``[frames, (2*context+1) * layers, width]``
     (position-major). Positions outside the audio are zeros, never Whisper's padding.
+    ``style`` "sd15-release" cuts them as the official release does (:func:`release_frame_features`).
     """
 
     features: torch.Tensor
@@ -38,6 +43,7 @@ class AudioFeatures:
     context: int
     layers: tuple[int, ...]
     padded_frames: int = 0  # frames past the end of the given audio, encoded from added silence
+    style: str = "dit"
 
     @property
     def frames(self) -> int:
@@ -98,6 +104,36 @@ def frame_features(states: torch.Tensor, fps: float, frames: int, context: int,
     return picked.permute(1, 2, 0, 3).reshape(frames, -1, states.shape[-1])
 
 
+def release_whisper_states(encoder: WhisperEncoder, samples: torch.Tensor, *,
+                           progress: Progress | None = None) -> torch.Tensor:
+    """The release's Whisper states ``[num_states, positions, width]``: the log-mel of the whole
+    clip (normalised by the clip's own maximum), cut into 30 s segments each padded with zeros in
+    normalised log-mel units, every encoder state kept for the positions the audio covers."""
+    from whisper.audio import log_mel_spectrogram, pad_or_trim
+
+    device = next(encoder.parameters()).device
+    dtype = next(encoder.parameters()).dtype
+    mel = log_mel_spectrogram(samples.to(device), encoder.n_mels)
+    length, segment = mel.shape[1], 2 * encoder.window_positions
+    parts = []
+    for seek in range(0, length, segment):
+        with torch.no_grad():
+            states = encoder(pad_or_trim(mel[:, seek:seek + segment], segment)[None].to(dtype))[0].float().cpu()
+        parts.append(states[:, :(min(seek + segment, length) - seek) // 2])
+        if progress is not None:
+            progress(min(seek + segment, length), length)
+    return torch.cat(parts, dim=1)
+
+
+def release_frame_features(states: torch.Tensor, fps: float, frames: int) -> torch.Tensor:
+    """``[num_states, positions, width]`` -> ``[frames, 10 * num_states, width]`` as the release
+    cuts them: frame ``i`` starts at position ``int(i * 50 / fps)`` and takes the 4 positions
+    before it, itself and the 5 after, the first or last position standing in beyond the audio."""
+    starts = torch.floor(torch.arange(frames, dtype=torch.float64) * WhisperEncoder.positions_per_second / fps).long()
+    index = (starts[:, None] + torch.tensor(list(RELEASE_OFFSETS))[None]).clamp(0, states.shape[1] - 1)
+    return states[:, index].permute(1, 2, 0, 3).reshape(frames, -1, states.shape[-1])
+
+
 def encode_audio(
     encoder: WhisperEncoder,
     waveform: torch.Tensor,
@@ -107,9 +143,15 @@ def encode_audio(
     frames: int | None = None,
     context: int = 4,
     layers: Sequence[int] | None = None,
+    style: str = "dit",
     progress: Progress | None = None,
 ) -> AudioFeatures:
     """Audio at any rate and channel count -> per-frame Whisper features for a video at ``fps``.
+
+    ``style`` is the model's (its config's ``audio_style``): "dit" takes ``context`` positions on
+    either side of each frame's centre from the ``layers`` states; "sd15-release" reproduces the
+    official release's features (10 positions per frame from all states; ``context`` and
+    ``layers`` do not apply).
 
     ``frames`` defaults to the audio's duration times ``fps``, rounded (every frame centre lies
     within the audio). When more frames are asked for than the audio covers, the audio is
@@ -118,6 +160,8 @@ def encode_audio(
     """
     if not fps or not math.isfinite(fps) or fps <= 0:
         raise ValueError(f"fps must be a positive number, got {fps!r}")
+    if style not in AUDIO_STYLES:
+        raise ValueError(f"style must be one of {AUDIO_STYLES}, got {style!r}")
     if context < 0:
         raise ValueError(f"context must be 0 or more positions, got {context}")
     layers = tuple(range(encoder.num_states)) if layers is None else tuple(layers)
@@ -137,6 +181,10 @@ def encode_audio(
                     samples.shape[0] / WHISPER_SAMPLE_RATE, frames, fps, needed / WHISPER_SAMPLE_RATE,
                     (needed - samples.shape[0]) / WHISPER_SAMPLE_RATE)
         samples = torch.nn.functional.pad(samples, (0, needed - samples.shape[0]))
+    if style == "sd15-release":  # the release normalises the mel over the whole clip it is given
+        states = release_whisper_states(encoder, samples, progress=progress)
+        return AudioFeatures(release_frame_features(states, fps, frames), float(fps), -RELEASE_OFFSETS.start,
+                             tuple(range(encoder.num_states)), padded, style)
     # Audio far longer than the video: encode only what the frames use, plus Whisper context.
     margin, window = (n * SAMPLES_PER_POSITION for n in (WINDOW_MARGIN_POSITIONS, encoder.window_positions))
     samples = samples[:max(needed + margin, window)]

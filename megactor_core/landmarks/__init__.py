@@ -8,6 +8,7 @@ from .face_drop import face_drop
 from .head_pose import head_angles
 from .pose_keypoint import landmarks_from_pose_keypoint, to_pose_keypoint
 from .regions import mouth_attention_mask, region_masks, token_masks
+from .release_drop import release_face_drop
 
 __all__ = [
     "DWPose",
@@ -17,6 +18,7 @@ __all__ = [
     "amplify_motion",
     "detect_landmarks",
     "face_drop",
+    "release_face_drop",
     "head_angles",
     "head_motion",
     "landmarks_from_pose_keypoint",

@@ -8,7 +8,8 @@ from torch import nn
 
 
 class Attention(nn.Module):
-    """Multi-head attention with separate q/k/v projections (PixArt-α / diffusers layout).
+    """Multi-head attention with separate q/k/v projections (PixArt-α / diffusers layout; Stable
+    Diffusion's projections have no q/k/v bias: ``qkv_bias=False``).
 
     ``context`` supplies keys and values (self-attention when omitted); its width may differ
     from the query width (``context_dim``), as in audio attention. ``extra_kv``: keys and values
@@ -18,13 +19,13 @@ class Attention(nn.Module):
     """
 
     def __init__(self, dim: int, heads: int, context_dim: int | None = None,
-                 zero_init_out: bool = False) -> None:
+                 zero_init_out: bool = False, qkv_bias: bool = True) -> None:
         super().__init__()
         self.heads = heads
         context_dim = dim if context_dim is None else context_dim
-        self.to_q = nn.Linear(dim, dim)
-        self.to_k = nn.Linear(context_dim, dim)
-        self.to_v = nn.Linear(context_dim, dim)
+        self.to_q = nn.Linear(dim, dim, bias=qkv_bias)
+        self.to_k = nn.Linear(context_dim, dim, bias=qkv_bias)
+        self.to_v = nn.Linear(context_dim, dim, bias=qkv_bias)
         self.to_out = nn.Linear(dim, dim)
         if zero_init_out:
             nn.init.zeros_(self.to_out.weight)

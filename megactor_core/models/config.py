@@ -12,6 +12,9 @@ CONFIG_VERSION = 1
 PREDICTION_TYPES = ("epsilon", "v_prediction", "sample")
 
 
+# PixArt-α's training schedule, kept by MegActor-Σ (trainer and sampler use it).
+PIXART_SCHEDULE = dict(num_train_timesteps=1000, beta_start=0.0001, beta_end=0.02, beta_schedule="linear")
+
 @dataclass(frozen=True)
 class MegActorConfig:
     """Shape and wiring of the denoiser, reference transformer and driven encoder.
@@ -109,6 +112,16 @@ class MegActorConfig:
     def in_channels(self) -> int:
         """Channels the denoiser's patch embedding takes: noisy latent + driven features."""
         return self.latent_channels + self.driven_channels
+
+    @property
+    def noise_schedule(self) -> dict:
+        """The diffusion schedule the model is trained and sampled with."""
+        return dict(PIXART_SCHEDULE)
+
+    @property
+    def audio_style(self) -> str:
+        """How its audio features are cut per frame (see :func:`megactor_core.audio.encode_audio`)."""
+        return "dit"
 
     def has_temporal(self, block: int) -> bool:
         return self.use_temporal and block in self.temporal_blocks

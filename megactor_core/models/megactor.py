@@ -52,6 +52,12 @@ class MegActorSigma(nn.Module):
         return self.denoiser(latents, timestep, driven=driven, reference=reference, audio=audio,
                              audio_scale=audio_scale, attention_mask=attention_mask)
 
+    def null_controls(self, driven: torch.Tensor | None, audio: torch.Tensor | None
+                      ) -> tuple[torch.Tensor | None, torch.Tensor | None, float]:
+        """Driven features, audio features and λ meaning "no control", shaped like the given ones:
+        zero driven features (what training drops controls to) and audio at λ = 0."""
+        return None if driven is None else torch.zeros_like(driven), audio, 0.0
+
     def compile_blocks(self, **options) -> None:
         """``torch.compile`` the denoiser's blocks, the repeated unit where the time goes (one graph
         serves every block of a kind). ``options`` go to ``torch.compile`` (e.g. ``mode``,

@@ -1,9 +1,10 @@
 """Sampling a video: reference portrait + audio and/or driving frames -> per-frame latents.
 
-Guidance: the unconditional branch keeps the reference and drops both controls (no audio, no
-driving features), as the official MegActor-Σ code does, so one scale strengthens lip-sync and
-motion together while the identity, which both branches share, is never extrapolated. Both
-branches run as one batch.
+Guidance: the unconditional branch drops both controls (what "no audio" and "no driving video"
+are is the model's :meth:`null_controls`), so one scale strengthens lip-sync and motion together.
+By default it keeps the reference, so the identity, which both branches share, is never
+extrapolated, and both branches run as one batch; the official release also drops the
+reference there (``uncond_without_reference``, two calls).
 """
 
 from __future__ import annotations
@@ -15,10 +16,10 @@ import torch
 import torch.nn.functional as F
 
 from ..audio import AudioFeatures
-from ..models import MegActorSigma
+from ..models import AnyMegActor
 from .codec import LatentCodec
 from .schedulers import make_scheduler
-from .windows import blend_weights, context_windows
+from .windows import blend_weights, context_windows, shifted_windows
 
 Progress = Callable[[int, int], None]
 # Pixels per DiT token: the SD VAE's 8 times the patch size 2.
@@ -26,9 +27,13 @@ TOKEN_PIXELS = 16
 DRIVING_CHUNK = 16
 
 
+WINDOW_SCHEDULES = ("blend", "shift")
+
+
 @dataclass
 class SamplerSettings:
-    """What the user chooses; the defaults follow the official MegActor-Σ inference."""
+    """What the user chooses. The defaults are this project's; :func:`release_settings` gives
+    those of the official SD1.5 release's inference script."""
 
     steps: int = 25
     scheduler: str = "ddim"
@@ -38,6 +43,20 @@ class SamplerSettings:
     seed: int = 0
     window: int = 16
     overlap: int = 4
+    # "blend": windows overlapping by `overlap`, cross-faded; "shift": the release's windows that
+    # do not overlap but move by one frame every step (wrapping around the video's end).
+    window_schedule: str = "blend"
+    init_from_reference: bool = False  # start from the reference latent noised to t = T-1 (the release)
+    uncond_without_reference: bool = False  # the release's unconditional branch drops the reference too
+
+
+def release_settings(**changes) -> SamplerSettings:
+    """The official release's inference: DDIM 25 steps (on the model's schedule), guidance 2 with
+    an unconditional branch without controls or reference, shifting 16-frame windows, and
+    initial latents that carry the reference."""
+    values = dict(steps=25, scheduler="ddim", guidance_scale=2.0, window=16, overlap=0, window_schedule="shift",
+                  init_from_reference=True, uncond_without_reference=True)
+    return SamplerSettings(**(values | changes))
 
 
 def resolve_frames(frames: int | None, audio: AudioFeatures | None, driving: torch.Tensor | None) -> int:
@@ -70,7 +89,7 @@ def check_reference(reference: torch.Tensor) -> torch.Tensor:
 
 
 @torch.no_grad()
-def encode_driving(model: MegActorSigma, driving: torch.Tensor, size: tuple[int, int], device: torch.device,
+def encode_driving(model: AnyMegActor, driving: torch.Tensor, size: tuple[int, int], device: torch.device,
                    dtype: torch.dtype) -> torch.Tensor:
     """Driving frames ``[F, H, W, 3]`` in 0..1 -> driven features ``[1, F, C, h, w]``, resized to
     the reference's ``size`` and encoded a few frames at a time."""
@@ -85,7 +104,7 @@ def encode_driving(model: MegActorSigma, driving: torch.Tensor, size: tuple[int,
 
 @torch.no_grad()
 def sample_video(
-    model: MegActorSigma,
+    model: AnyMegActor,
     codec: LatentCodec,
     reference: torch.Tensor,
     settings: SamplerSettings,
@@ -108,32 +127,40 @@ def sample_video(
     frames = resolve_frames(frames, audio, driving)
     if audio is not None and not model.config.use_audio:
         raise ValueError("audio features were given but this model has no audio attention (use_audio=False)")
+    if audio is not None and audio.style != model.config.audio_style:
+        raise ValueError(f"the audio features were cut for {audio.style!r} models; this model reads "
+                         f"{model.config.audio_style!r} features: encode the audio with that style")
     if audio is not None and audio.features.shape[-1] != model.config.audio_dim:
         raise ValueError(f"audio features are {audio.features.shape[-1]} wide; this model's audio attention takes "
                          f"{model.config.audio_dim} (encode with the Whisper size it was trained with)")
     scale = model.config.vae_scaling_factor
-    ref_features = model.encode_reference((codec.encode(reference).to(device) * scale).to(dtype))
+    reference_latents = codec.encode(reference).to(device) * scale
+    ref_features = model.encode_reference(reference_latents.to(dtype))
     h, w = reference.shape[1] // 8, reference.shape[2] // 8
     driven = None if driving is None else encode_driving(model, driving[:frames], (h * 8, w * 8), device, dtype)
     audio_tokens = None if audio is None else audio.features[:frames].to(device, dtype)[None]
-    guided = settings.guidance_scale != 1.0 and (driven is not None or audio_tokens is not None)
+    guided = settings.guidance_scale != 1.0 and (driven is not None or audio_tokens is not None
+                                                  or settings.uncond_without_reference)
 
+    if settings.window_schedule not in WINDOW_SCHEDULES:
+        raise ValueError(f"window_schedule must be one of {WINDOW_SCHEDULES}, got {settings.window_schedule!r}")
     scheduler = make_scheduler(settings.scheduler, prediction_type=model.config.prediction_type,
-                               zero_terminal_snr=settings.zero_terminal_snr)
+                               zero_terminal_snr=settings.zero_terminal_snr, schedule=model.config.noise_schedule)
     scheduler.set_timesteps(settings.steps, device=device)
     noise = torch.randn((1, frames, model.config.latent_channels, h, w),
-                        generator=torch.Generator().manual_seed(settings.seed))
-    latents = noise.to(device) * scheduler.init_noise_sigma
-    windows = context_windows(frames, settings.window, settings.overlap)
-    total, done = len(scheduler.timesteps) * len(windows), 0
+                        generator=torch.Generator().manual_seed(settings.seed)).to(device)
+    if settings.init_from_reference:
+        noise = _noised_reference(scheduler, reference_latents, noise)
+    latents = noise * scheduler.init_noise_sigma
+    windows = [_windows(settings, frames, step) for step in range(len(scheduler.timesteps))]
+    total, done = sum(len(w) for w in windows), 0
 
-    for t in scheduler.timesteps:
+    for step, t in enumerate(scheduler.timesteps):
         model_in = scheduler.scale_model_input(latents, t)
         pred = torch.zeros_like(latents)
         weight = torch.zeros(frames, device=device)
-        for window in windows:
-            idx = list(window)
-            wts = blend_weights(window, frames, settings.overlap).to(device)
+        for idx, wts in windows[step]:
+            wts = wts.to(device)
             pred[:, idx] += _guided_prediction(model, model_in[:, idx], t, ref_features, driven, audio_tokens, idx,
                                                settings, guided, dtype) * wts[None, :, None, None, None]
             weight[idx] += wts
@@ -144,20 +171,45 @@ def sample_video(
     return (latents[0] / scale).float().cpu()
 
 
+def _windows(settings: SamplerSettings, frames: int, step: int) -> list[tuple[list[int], torch.Tensor]]:
+    """The windows of one step, each as frame indices and blending weights."""
+    if settings.window_schedule == "shift":
+        return [(w, torch.ones(len(w))) for w in shifted_windows(frames, settings.window, step)]
+    return [(list(w), blend_weights(w, frames, settings.overlap))
+            for w in context_windows(frames, settings.window, settings.overlap)]
+
+
+def _noised_reference(scheduler, reference_latents: torch.Tensor, noise: torch.Tensor) -> torch.Tensor:
+    """The release's starting point: the reference latent in every frame, noised to the schedule's
+    last training timestep (variance-preserving: sqrt(ᾱ)·ref + sqrt(1-ᾱ)·noise)."""
+    alpha = scheduler.alphas_cumprod[-1].to(noise.device, torch.float32)
+    return alpha.sqrt() * reference_latents[:, None].float() + (1 - alpha).sqrt() * noise
+
+
+def _stack(a: torch.Tensor | None, b: torch.Tensor | None) -> torch.Tensor | None:
+    return None if a is None else torch.cat([a, b])
+
+
 def _guided_prediction(model, x, t, reference, driven, audio, idx, settings: SamplerSettings, guided: bool, dtype):
     """The guided prediction (noise or v) for one window ``x`` ``[1, W, C, h, w]`` (float32)."""
-    driven_w = None if driven is None else driven[:, idx]
+    driven_w = None if driven is None else driven[:, idx].to(dtype)
     audio_w = None if audio is None else audio[:, idx]
-    lam = torch.tensor([settings.audio_scale], device=x.device)
-    if guided:  # conditional and unconditional branches as one batch
-        x = torch.cat([x, x])
-        driven_w = None if driven_w is None else torch.cat([driven_w, torch.zeros_like(driven_w)])
-        audio_w = None if audio_w is None else torch.cat([audio_w, audio_w])
-        lam = torch.cat([lam, torch.zeros_like(lam)])
-    out = model(x.to(dtype), t, reference=reference, driven=None if driven_w is None else driven_w.to(dtype),
-                audio=audio_w, audio_scale=lam.to(dtype) if audio_w is not None else 1.0)
-    pred = out[:, :, :x.shape[2]].float()  # the other channels are PixArt-α's learned variance
+    lam = torch.tensor([settings.audio_scale], device=x.device, dtype=dtype)
+    channels = x.shape[2]
+
+    def run(latents, reference_in, driven_in, audio_in, scale):
+        out = model(latents.to(dtype), t, reference=reference_in, driven=driven_in, audio=audio_in,
+                    audio_scale=scale if audio_in is not None else 1.0)
+        return out[:, :, :channels].float()  # the other channels are PixArt-α's learned variance
+
     if not guided:
-        return pred
-    cond, uncond = pred.chunk(2)
+        return run(x, reference, driven_w, audio_w, lam)
+    null_driven, null_audio, null_scale = model.null_controls(driven_w, audio_w)
+    null_scale = torch.tensor([null_scale], device=x.device, dtype=dtype)
+    if settings.uncond_without_reference:  # the release: the unconditional branch has no reference either
+        cond = run(x, reference, driven_w, audio_w, lam)
+        uncond = run(x, None, null_driven, null_audio, null_scale)
+    else:  # conditional and unconditional branches as one batch
+        cond, uncond = run(torch.cat([x, x]), reference, _stack(driven_w, null_driven), _stack(audio_w, null_audio),
+                           torch.cat([lam, null_scale])).chunk(2)
     return uncond + settings.guidance_scale * (cond - uncond)

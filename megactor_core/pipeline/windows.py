@@ -25,3 +25,18 @@ def blend_weights(window: range, frames: int, overlap: int) -> torch.Tensor:
     rise = torch.ones(n) if window.start == 0 else ((j + 1) / ramp).clamp(max=1)
     fall = torch.ones(n) if window.stop == frames else ((n - j) / ramp).clamp(max=1)
     return torch.minimum(rise, fall)
+
+
+def shifted_windows(frames: int, size: int, step: int) -> list[list[int]]:
+    """The official release's windows for denoising step ``step``: non-overlapping windows of
+    ``size`` frames on a grid moved back by ``step % size`` frames, so window edges fall elsewhere
+    at every step; the last window wraps around to the video's first frames (in that order), which
+    it may cover a second time (their predictions are then averaged)."""
+    if size <= 0:
+        raise ValueError(f"window size must be positive, got {size}")
+    offset = step % size
+    total = frames + offset
+    grid = [list(range(total))] if total <= size else [
+        [k % total for k in range(start, start + size)] for start in range(0, total, size)]
+    windows = [[k - offset for k in window if offset <= k < frames + offset] for window in grid]
+    return [w for w in windows if w]
