@@ -6,7 +6,7 @@ import cv2
 import numpy as np
 
 from .face import BROWS, LEFT_EYE, MOUTH, RIGHT_EYE, FaceLandmarks
-from .face_drop import KEEP_CHOICES
+from .face_drop import check_drop_inputs
 
 # Rectangles the release keeps: each brow with its eye, and the mouth.
 _FEATURES = {"eyes": [BROWS[5:] + LEFT_EYE, BROWS[:5] + RIGHT_EYE], "mouth": [MOUTH]}
@@ -20,13 +20,7 @@ def release_face_drop(frames: np.ndarray, landmarks: FaceLandmarks, keep: str,
     rectangle 1.5 times the landmark box of each kept feature ("eyes": each brow with its eye,
     "mouth", or "both"), grey, and, given the reference portrait's ``reference`` landmarks, moved
     by the one affine map that takes the first frame's face box onto the reference's."""
-    if keep not in KEEP_CHOICES:
-        raise ValueError(f"keep must be one of {KEEP_CHOICES}, got {keep!r}")
-    if frames.ndim != 4 or frames.shape[-1] != 3:
-        raise ValueError(f"frames must be [N, H, W, 3], got {frames.shape}")
-    if frames.shape[:3] != (landmarks.frames, landmarks.height, landmarks.width):
-        raise ValueError(f"frames are {frames.shape[:3]} (N, H, W) but the landmarks were found on "
-                         f"{(landmarks.frames, landmarks.height, landmarks.width)}")
+    check_drop_inputs(frames, landmarks, keep)
     groups = _FEATURES["eyes"] + _FEATURES["mouth"] if keep == "both" else _FEATURES[keep]
     n, height, width = frames.shape[:3]
     out = np.zeros_like(frames)
