@@ -367,3 +367,16 @@ def test_release_face_drop_keeps_grey_rectangles_and_aligns_to_the_reference():
     np.testing.assert_allclose(same, out, atol=1e-6)  # the reference's face box is the first frame's
     moved = release_face_drop(frames, marks, "mouth", reference=synthetic_landmarks(1, 64, shift=(5, 0)))
     np.testing.assert_allclose(moved[:, :, 5:], out[:, :, :-5], atol=1e-5)
+
+
+def test_position_tables_may_be_absent_from_the_file(tiny_release, tmp_path):
+    """The motion modules' sin-cos tables are fixed, so a file without them still loads, equal."""
+    model, path = tiny_release
+    raw = torch.load(path, weights_only=True)
+    raw["state_dict"] = {k: v for k, v in raw["state_dict"].items() if not k.endswith("pos_encoder.pe")}
+    torch.save(raw, tmp_path / "megactor-sigma.ckpt")
+    torch.save(model.empty_text, tmp_path / EMPTY_PROMPT)
+    loaded = load_model(tmp_path / "megactor-sigma.ckpt")
+    x = torch.randn(1, 2, 4, 16, 16)
+    with torch.no_grad():
+        torch.testing.assert_close(loaded(x, 100), model(x, 100))

@@ -15,12 +15,15 @@ from pathlib import Path
 import torch
 
 from .config import SD15Config
+from .layers import FramePositions
 from .model import MegActorSigmaSD15
 
 SUFFIXES = (".ckpt", ".pt", ".pth")
 EMPTY_PROMPT = "sd15_empty_str_embedding.pt"
 SOURCE = "Hugging Face HVSiniX/RawVideoDriven, folder weights/ (the official MegActor-Σ release)"
 _PARTS = ("unet.", "appearance_encoder.")
+_MOTION_TABLE = ("down_blocks.0.motion_modules.0.temporal_transformer.transformer_blocks.0."
+                 "attention_blocks.0.pos_encoder.pe")
 
 
 class OfficialCheckpointError(ValueError):
@@ -78,8 +81,7 @@ def config_from_state(unet: dict[str, torch.Tensor], empty_text: torch.Tensor) -
             cross_attention_dim=unet[block + "attn2.to_k.weight"].shape[1],
             text_tokens=empty_text.shape[0],
             audio_dim=unet[block + "attn_audio.to_k.weight"].shape[1],
-            motion_max_frames=unet["down_blocks.0.motion_modules.0.temporal_transformer.transformer_blocks.0."
-                                   "attention_blocks.0.pos_encoder.pe"].shape[1],
+            motion_max_frames=unet.get(_MOTION_TABLE, torch.empty(1, SD15Config.motion_max_frames)).shape[1],
             latent_channels=unet["conv_out.weight"].shape[0],
             driven_channels=unet["condition_input_layer.spatial_conv_out.weight"].shape[0],
             driven_widths=tuple(driven),
@@ -109,11 +111,15 @@ def load_official(path: str | os.PathLike, *, empty_prompt: str | os.PathLike | 
     parts = read_official(path)
     empty_text = load_empty_prompt(empty_prompt or path.with_name(EMPTY_PROMPT))
     config = config_from_state(parts["unet"], empty_text)
-    with torch.device("meta"):
+    with torch.device("meta"):  # shapes only: the file gives every value
         model = MegActorSigmaSD15(config)
     for name in ("unet", "appearance_encoder"):
         module = getattr(model, name)
         expected = module.state_dict()
+        # The motion modules' position tables are fixed sinusoids: a file without them is complete.
+        tables = {k: FramePositions(v.shape[-1], v.shape[1]).pe for k, v in expected.items()
+                  if k.endswith(".pos_encoder.pe")}
+        parts[name] = tables | parts[name]
         missing = sorted(set(expected) - set(parts[name]))
         unexpected = sorted(set(parts[name]) - set(expected))
         wrong = sorted(k for k in set(expected) & set(parts[name]) if expected[k].shape != parts[name][k].shape)
