@@ -1,12 +1,13 @@
 """Seconds per frame and peak VRAM of the paper-size model on a GPU (random weights).
 
-    python benchmarks/gpu_speed.py [--frames 48 --steps 25 --size 512 --dtypes fp16 bf16 --compile]
+    python benchmarks/gpu_speed.py [--frames 48 --steps 25 --size 512 --dtypes fp16 bf16 --compile --sd15]
 
 Mixed-modal sampling (audio + driving frames, guidance batched, windows of 16 with overlap 4)
 of ``--frames`` frames, then the SD VAE decode; random weights, since speed does not depend on
 them. Times are taken after a warm-up run; peak VRAM is ``torch.cuda.max_memory_allocated``.
-Achieved TFLOP/s come from the analytic counts of benchmarks/flops.py. Without a CUDA device it
-says so in its section of benchmarks/RESULTS.md and measures nothing.
+Achieved TFLOP/s come from the analytic counts of benchmarks/flops.py. ``--sd15`` adds the official
+SD1.5 release's architecture (random weights), sampled with its own settings. Without a CUDA
+device it says so in its section of benchmarks/RESULTS.md and measures nothing.
 """
 
 from __future__ import annotations
@@ -22,8 +23,8 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from megactor_core.audio import AudioFeatures  # noqa: E402
-from megactor_core.models import MegActorConfig, MegActorSigma  # noqa: E402
-from megactor_core.pipeline import DiffusersVAE, SamplerSettings, sample_video  # noqa: E402
+from megactor_core.models import AnyMegActor, MegActorConfig, MegActorSigma, MegActorSigmaSD15, SD15Config  # noqa: E402
+from megactor_core.pipeline import DiffusersVAE, SamplerSettings, release_settings, sample_video  # noqa: E402
 
 AUDIO_CONTEXT, AUDIO_LAYERS = 4, (0, 1, 2, 3, 4)  # Whisper-tiny, all five states: 45 tokens per frame
 # Published speeds to compare with (the papers' own GPUs and settings, not measured here).
@@ -33,20 +34,22 @@ PUBLISHED = [
 ]
 
 
-def measure(config: MegActorConfig, vae, *, frames: int, size: int, steps: int, dtype: torch.dtype,
+def measure(model: AnyMegActor, vae, *, frames: int, size: int, steps: int, dtype: torch.dtype,
             device: torch.device, compile_blocks: bool = False) -> dict[str, float]:
-    """Sample and decode ``frames`` frames twice (warm-up, then timed); seconds and peak memory."""
-    model = MegActorSigma(config).to(device, dtype).eval()
+    """Sample and decode ``frames`` frames twice (warm-up, then timed); seconds and peak memory. The
+    SD1.5 release model samples with the release's settings."""
+    model = model.to(device, dtype).eval()
     if compile_blocks:
         model.compile_blocks()
     codec = DiffusersVAE(vae.to(device, dtype))
     g = torch.Generator().manual_seed(0)
     reference = torch.rand(size, size, 3, generator=g)
     driving = torch.rand(frames, size, size, 3, generator=g)
-    tokens = (2 * AUDIO_CONTEXT + 1) * len(AUDIO_LAYERS)
-    audio = AudioFeatures(torch.randn(frames, tokens, config.audio_dim, generator=g), 25.0, AUDIO_CONTEXT,
-                          AUDIO_LAYERS)
-    settings = SamplerSettings(steps=steps)
+    release = isinstance(model, MegActorSigmaSD15)
+    tokens = model.config.audio_tokens if release else (2 * AUDIO_CONTEXT + 1) * len(AUDIO_LAYERS)
+    audio = AudioFeatures(torch.randn(frames, tokens, model.config.audio_dim, generator=g), 25.0, AUDIO_CONTEXT,
+                          AUDIO_LAYERS, style=model.config.audio_style)
+    settings = release_settings(steps=steps) if release else SamplerSettings(steps=steps)
 
     def run() -> tuple[float, float]:
         start = time.perf_counter()
@@ -84,6 +87,7 @@ def main() -> None:
     parser.add_argument("--size", type=int, default=512)
     parser.add_argument("--dtypes", nargs="+", default=["fp16", "bf16"])
     parser.add_argument("--compile", action="store_true", help="also time with compiled blocks")
+    parser.add_argument("--sd15", action="store_true", help="also time the official SD1.5 release's architecture")
     args = parser.parse_args()
     published = "\n".join(f"| {what} | {gpu} | {speed} |" for what, gpu, speed in PUBLISHED)
     header = f"## GPU speed at {args.size}² (`python benchmarks/gpu_speed.py`)\n\n"
@@ -103,21 +107,23 @@ def main() -> None:
     windows = -(-(args.frames - window) // (window - SamplerSettings().overlap)) + 1
     flops = denoiser_flops(config, work) * 2 * windows * args.steps  # guidance doubles the batch
     rows = []
-    for name in args.dtypes:
-        for compiled in ([False, True] if args.compile else [False]):
-            torch.manual_seed(0)
-            r = measure(config, AutoencoderKL(**SD_VAE_CONFIG), frames=args.frames, size=args.size,
-                        steps=args.steps, dtype=parse_dtype(name), device=device, compile_blocks=compiled)
-            per_frame = (r["sampling_s"] + r["decode_s"]) / args.frames
-            rows.append(f"| {name}{' + compile' if compiled else ''} | {per_frame:.3f} | "
-                        f"{r['sampling_s']:.1f} | {r['decode_s']:.1f} | {flops / r['sampling_s'] / 1e12:.0f} | "
-                        f"{r['peak_gib']:.1f} |")
-            print(rows[-1])
+    for backbone in ["DiT", "SD1.5 release"] if args.sd15 else ["DiT"]:
+        for name in args.dtypes:
+            for compiled in ([False, True] if args.compile else [False]):
+                torch.manual_seed(0)
+                model = MegActorSigma(config) if backbone == "DiT" else MegActorSigmaSD15(SD15Config())
+                r = measure(model, AutoencoderKL(**SD_VAE_CONFIG), frames=args.frames, size=args.size,
+                            steps=args.steps, dtype=parse_dtype(name), device=device, compile_blocks=compiled)
+                per_frame = (r["sampling_s"] + r["decode_s"]) / args.frames
+                achieved = f"{flops / r['sampling_s'] / 1e12:.0f}" if backbone == "DiT" else "–"
+                rows.append(f"| {backbone} | {name}{' + compile' if compiled else ''} | {per_frame:.3f} | "
+                            f"{r['sampling_s']:.1f} | {r['decode_s']:.1f} | {achieved} | {r['peak_gib']:.1f} |")
+                print(rows[-1])
     write_section("gpu_speed", header + f"{torch.cuda.get_device_name(device)}, torch {torch.__version__}; paper-size "
                   f"model, random weights, {args.frames} frames, {args.steps} steps, audio + driving, guidance "
                   "batched, windows of 16 with overlap 4, then the SD VAE decode.\n\n"
-                  "| precision | seconds per frame | sampling (s) | VAE decode (s) | sampling TFLOP/s | "
-                  "peak VRAM (GiB) |\n| --- | ---: | ---: | ---: | ---: | ---: |\n" + "\n".join(rows)
+                  "| model | precision | seconds per frame | sampling (s) | VAE decode (s) | sampling TFLOP/s | "
+                  "peak VRAM (GiB) |\n| --- | --- | ---: | ---: | ---: | ---: | ---: |\n" + "\n".join(rows)
                   + "\n\n" + comparison)
 
 

@@ -20,7 +20,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from tqdm import tqdm
+from .progress import progress_bar
 
 TOY_CHECKPOINT = Path(__file__).resolve().parent / "toy" / "megactor_sigma_toy.safetensors"
 
@@ -34,10 +34,7 @@ def run_toy(checkpoint: Path, out: str, frames: int) -> Path:
 
     recipe = Recipe(test_identities=1, test_frames=frames)
     case = held_out_cases(recipe)[0]
-    with tqdm(desc="denoising", unit="window") as bar:
-        def progress(done: int, total: int) -> None:
-            bar.total = total
-            bar.update(done - bar.n)
+    with progress_bar("denoising", "window") as progress:
 
         generated = Sampler(checkpoint, recipe)(case, keep="eyes", audio=True, progress=progress)
     return write_video(out, side_by_side(case.reference, case.driver.frames, generated), FPS,

@@ -22,12 +22,12 @@ from pathlib import Path
 import cv2
 import numpy as np
 import torch
-from tqdm import tqdm
 
 from .dtypes import DTYPES, parse_dtype
 from .pipeline import SCHEDULERS, DiffusersVAE, SamplerSettings, release_settings, sample_video
 from .pipeline.sampler import TOKEN_PIXELS
 from .pipeline.vae import load_sd_vae
+from .progress import progress_bar
 
 
 def load_reference(path: str, size: int) -> torch.Tensor:
@@ -140,10 +140,7 @@ def run(args: argparse.Namespace) -> Path:
         settings = release_settings(**chosen)
     else:
         settings = SamplerSettings(**chosen, overlap=min(args.overlap, args.window - 1))
-    with tqdm(desc="denoising", unit="window") as bar:
-        def progress(done: int, total: int) -> None:
-            bar.total = total
-            bar.update(done - bar.n)
+    with progress_bar("denoising", "window") as progress:
 
         latents = sample_video(model, codec, reference, settings, audio=audio, driving=driving, frames=frames,
                                device=device, progress=progress)

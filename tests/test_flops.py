@@ -48,8 +48,10 @@ def test_gpu_speed_measurement_runs_on_a_tiny_model():
     import torch
 
     from benchmarks.gpu_speed import measure
-    from tests.tiny_models import tiny_vae
+    from megactor_core.models import MegActorSigma, MegActorSigmaSD15, SD15Config
+    from tests.tiny_models import TINY_SD15, tiny_vae
 
-    result = measure(tiny_config(), tiny_vae(), frames=5, size=64, steps=2, dtype=torch.float32,
-                     device=torch.device("cpu"))
-    assert result["sampling_s"] > 0 and result["decode_s"] > 0
+    for model, size in [(MegActorSigma(tiny_config()), 64), (MegActorSigmaSD15(SD15Config(**TINY_SD15)), 128)]:
+        result = measure(model, tiny_vae(), frames=5, size=size, steps=2, dtype=torch.float32,
+                         device=torch.device("cpu"))
+        assert result["sampling_s"] > 0 and result["decode_s"] > 0

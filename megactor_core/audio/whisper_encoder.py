@@ -90,7 +90,9 @@ def load_whisper_encoder(path: str | Path) -> WhisperEncoder:
     elif path.is_file():
         dims, state = _read_openai_file(path)
     else:
-        raise WhisperError(f"Whisper model not found at {path}")
+        raise WhisperError(f"Whisper model not found at {path}: give openai-whisper's tiny.pt (the checkpoint "
+                           "`whisper.load_model('tiny')` downloads; MegActor-Σ uses tiny) or a Hugging Face "
+                           "folder such as openai/whisper-tiny (config.json + model.safetensors)")
     encoder = AudioEncoder(dims["n_mels"], dims["n_audio_ctx"], dims["n_audio_state"],
                            dims["n_audio_head"], dims["n_audio_layer"])
     own = encoder.state_dict()

@@ -17,8 +17,7 @@ import argparse
 import logging
 import sys
 
-from tqdm import tqdm
-
+from ..progress import progress_bar
 from .manifest import read_manifest
 from .metrics import Thresholds
 from .scanner import ModelFiles, scan, select, summary_table
@@ -65,10 +64,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "scan":
             models = ModelFiles(*args.dwpose, syncnet=args.syncnet, device=args.device)
             models.check()
-            with tqdm(desc="scanning", unit="clip") as bar:
-                def progress(done: int, total: int) -> None:
-                    bar.total = total
-                    bar.update(done - bar.n)
+            with progress_bar("scanning", "clip") as progress:
 
                 records = scan(args.folder, args.out, models, workers=args.workers, progress=progress)
             print(f"wrote {args.out}")

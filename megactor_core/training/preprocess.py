@@ -29,7 +29,6 @@ from typing import Protocol
 import cv2
 import numpy as np
 import torch
-from tqdm import tqdm
 from tqdm.contrib.logging import logging_redirect_tqdm
 
 from ..atomic import atomic_write
@@ -37,6 +36,7 @@ from ..audio import AudioFeatures
 from ..dtypes import DTYPES, parse_dtype
 from ..landmarks import FaceLandmarks
 from ..pipeline.codec import LatentCodec
+from ..progress import progress_bar
 from ..video_io import VIDEO_SUFFIXES, SourceVideo, find_videos, read_video
 from .masks import latent_regions
 from .shards import INDEX_NAME, SHARD_PATTERN, Clip, write_index, write_shard
@@ -341,10 +341,10 @@ def run(args: argparse.Namespace) -> PreprocessSummary:
     landmarker = dwpose_landmarker(*args.dwpose, device)
     codec = DiffusersVAE(load_sd_vae(args.vae).to(device, dtype))
     audio_encoder = whisper_audio_encoder(args.whisper, device) if args.whisper else None
-    with tqdm(total=len(videos), desc="preprocessing", unit="video") as bar:
+    with progress_bar("preprocessing", "video", total=len(videos)) as progress:
         return preprocess_videos(videos, args.out, landmarker=landmarker, codec=codec, audio_encoder=audio_encoder,
                                  size=args.size, clip_frames=args.clip_frames, videos_per_shard=args.videos_per_shard,
-                                 face_scale=args.face_scale, progress=lambda done, total: bar.update(done - bar.n))
+                                 face_scale=args.face_scale, progress=progress)
 
 
 def main(argv: list[str] | None = None) -> int:
