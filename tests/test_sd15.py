@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from megactor_core.models import MegActorSigmaSD15, SD15Config, load_model
-from megactor_core.models.sd15.official import EMPTY_PROMPT, OfficialCheckpointError, _theirs
+from megactor_core.models.sd15.official import EMPTY_PROMPT, OfficialCheckpointError, release_name
 from megactor_core.pipeline import DiffusersVAE, SamplerSettings, sample_video
 from tests.tiny_models import TINY_SD15, randomize, save_release_file, tiny_vae
 
@@ -14,7 +14,7 @@ TINY = SD15Config(**TINY_SD15)
 
 
 def official_keys(module: torch.nn.Module) -> dict[str, tuple[int, ...]]:
-    return {_theirs(k): tuple(v.shape) for k, v in module.state_dict().items()}
+    return {release_name(k): tuple(v.shape) for k, v in module.state_dict().items()}
 
 
 @pytest.fixture(scope="module")

@@ -180,9 +180,9 @@ def save_release_file(model, path: Path, empty_text: torch.Tensor) -> Path:
     """Store ``model`` as the official release stores megactor-sigma.ckpt (DeepSpeed's ``module.``
     prefix, ``to_out.0`` names, fp16, a VAE that loading ignores, the training step), with its
     empty-prompt embedding beside it."""
-    from megactor_core.models.sd15.official import EMPTY_PROMPT, _theirs
+    from megactor_core.models.sd15.official import EMPTY_PROMPT, release_name
 
-    state = {f"module.{part}.{_theirs(k)}": v.half() for part in ("unet", "appearance_encoder")
+    state = {f"module.{part}.{release_name(k)}": v.half() for part in ("unet", "appearance_encoder")
              for k, v in getattr(model, part).state_dict().items()}
     state["module.vae.decoder.conv_out.weight"] = torch.zeros(3, 128, 3, 3)
     path.parent.mkdir(parents=True, exist_ok=True)

@@ -30,12 +30,12 @@ class OfficialCheckpointError(ValueError):
     """A file that is not the official MegActor-Σ release, or not of a shape it can have."""
 
 
-def _ours(name: str) -> str:
+def own_name(name: str) -> str:
     """Official tensor name -> ours: attention output projections are ``to_out``, not ``to_out.0``."""
     return name.replace(".to_out.0.", ".to_out.")
 
 
-def _theirs(name: str) -> str:
+def release_name(name: str) -> str:
     return name.replace(".to_out.", ".to_out.0.")
 
 
@@ -56,7 +56,7 @@ def read_official(path: str | os.PathLike) -> dict[str, dict[str, torch.Tensor]]
         name = name.removeprefix("module.")
         for prefix in _PARTS:
             if name.startswith(prefix):
-                parts[prefix[:-1]][_ours(name[len(prefix):])] = tensor
+                parts[prefix[:-1]][own_name(name[len(prefix):])] = tensor
     if not parts["unet"] or not parts["appearance_encoder"]:
         raise OfficialCheckpointError(
             f"{path} has no 'unet.' and 'appearance_encoder.' tensors: it is not the official MegActor-Σ release "
@@ -87,7 +87,7 @@ def config_from_state(unet: dict[str, torch.Tensor], empty_text: torch.Tensor) -
             driven_widths=tuple(driven),
         )
     except KeyError as exc:
-        raise OfficialCheckpointError(f"the checkpoint lacks {_theirs(exc.args[0])!r}, which the MegActor-Σ "
+        raise OfficialCheckpointError(f"the checkpoint lacks {release_name(exc.args[0])!r}, which the MegActor-Σ "
                                       "release has") from None
 
 
@@ -126,9 +126,9 @@ def load_official(path: str | os.PathLike, *, empty_prompt: str | os.PathLike | 
         if missing or unexpected or wrong:
             raise OfficialCheckpointError(
                 f"{path} does not fit the MegActor-Σ release's {name}: {len(missing)} tensors missing "
-                f"(e.g. {[_theirs(k) for k in missing[:2]]}), {len(unexpected)} unexpected "
-                f"(e.g. {[_theirs(k) for k in unexpected[:2]]}), {len(wrong)} of another shape "
-                f"(e.g. {[_theirs(k) for k in wrong[:2]]})")
+                f"(e.g. {[release_name(k) for k in missing[:2]]}), {len(unexpected)} unexpected "
+                f"(e.g. {[release_name(k) for k in unexpected[:2]]}), {len(wrong)} of another shape "
+                f"(e.g. {[release_name(k) for k in wrong[:2]]})")
         module.load_state_dict(parts[name], assign=True)
     model.empty_text = empty_text
     return model.to(device=device, dtype=dtype).eval()
