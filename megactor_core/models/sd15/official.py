@@ -36,6 +36,7 @@ def own_name(name: str) -> str:
 
 
 def release_name(name: str) -> str:
+    """Our tensor name -> the release's (the inverse of :func:`own_name`)."""
     return name.replace(".to_out.", ".to_out.0.")
 
 
