@@ -150,6 +150,12 @@ def test_mismatched_inputs(model, codec, kwargs, message):
     assert message in str(info.value)
 
 
+def test_unknown_window_schedule_fails_before_any_work(model, codec, monkeypatch):
+    monkeypatch.setattr(codec, "encode", lambda images: pytest.fail("encoded before checking the settings"))
+    with pytest.raises(ValueError, match="window_schedule must be one of \\('blend', 'shift'\\), got 'spiral'"):
+        sample_video(model, codec, reference(), SamplerSettings(window_schedule="spiral"), audio=audio(2))
+
+
 def test_reference_must_tile_into_tokens(model, codec):
     with pytest.raises(ValueError, match="60x64; width and height must be multiples of 16"):
         sample_video(model, codec, torch.rand(64, 60, 3), FAST, audio=audio(2))

@@ -123,6 +123,8 @@ def sample_video(
     """
     device = torch.device(device)
     dtype = next(model.parameters()).dtype
+    if settings.window_schedule not in WINDOW_SCHEDULES:
+        raise ValueError(f"window_schedule must be one of {WINDOW_SCHEDULES}, got {settings.window_schedule!r}")
     reference = check_reference(reference)
     frames = resolve_frames(frames, audio, driving)
     if audio is not None and not model.config.use_audio:
@@ -142,8 +144,6 @@ def sample_video(
     guided = settings.guidance_scale != 1.0 and (driven is not None or audio_tokens is not None
                                                   or settings.uncond_without_reference)
 
-    if settings.window_schedule not in WINDOW_SCHEDULES:
-        raise ValueError(f"window_schedule must be one of {WINDOW_SCHEDULES}, got {settings.window_schedule!r}")
     scheduler = make_scheduler(settings.scheduler, prediction_type=model.config.prediction_type,
                                zero_terminal_snr=settings.zero_terminal_snr, schedule=model.config.noise_schedule)
     scheduler.set_timesteps(settings.steps, device=device)
