@@ -42,6 +42,11 @@ class Video:
     fps: float
     audio: np.ndarray | None  # [channels, samples] float32 in -1..1
     sample_rate: int | None
+    times: np.ndarray | None = None  # [N] presentation times in seconds (uneven for a variable rate)
+
+    def frame_times(self) -> np.ndarray:
+        """The frames' times in seconds: as decoded, else evenly ``1 / fps`` apart."""
+        return np.arange(len(self.frames)) / self.fps if self.times is None else self.times
 
 
 @dataclass(frozen=True)
@@ -83,8 +88,9 @@ def read_video(path: str | os.PathLike, *, max_frames: int | None = None) -> Vid
 
     Frames are converted with the file's own colour matrix and range and turned upright by its
     rotation metadata (phone videos), so they look as a player shows them. ``fps`` is the stream's
-    average rate; variable frame rates are not resampled. With ``max_frames`` the audio is cut to
-    the duration of the frames returned.
+    average rate and ``times`` each frame's presentation time (uneven for a variable frame rate;
+    resample with :func:`megactor_core.pipeline.resample_indices`). With ``max_frames`` the audio
+    is cut to the duration of the frames returned.
     """
     path = _existing_file(path, "video")
     if max_frames is not None and not (_is_integer(max_frames) and max_frames >= 1):
@@ -97,7 +103,10 @@ def read_video(path: str | os.PathLike, *, max_frames: int | None = None) -> Vid
         rate = stream.average_rate or stream.guessed_rate
         if not rate:
             raise VideoFileError(f"{path}: its video stream has no frame rate")
-        frames = [_upright_rgb(frame) for frame in islice(container.decode(stream), max_frames)]
+        frames, times = [], []
+        for frame in islice(container.decode(stream), max_frames):
+            frames.append(_upright_rgb(frame))
+            times.append(frame.time)
         has_audio = bool(container.streams.audio)
     if not frames:
         raise VideoFileError(f"{path} has a video stream but no decodable frames")
@@ -105,7 +114,10 @@ def read_video(path: str | os.PathLike, *, max_frames: int | None = None) -> Vid
     if has_audio:
         cut = Fraction(len(frames)) / rate if max_frames is not None else None
         audio, sample_rate = _read_audio(path, seconds=cut)
-    return Video(np.stack(frames), float(rate), audio, sample_rate)
+    stamps = np.asarray(times, np.float64) if all(t is not None for t in times) else None
+    if stamps is not None and (np.diff(stamps) <= 0).any():  # unordered or repeated stamps: trust the rate
+        stamps = None
+    return Video(np.stack(frames), float(rate), audio, sample_rate, stamps)
 
 
 def frame_times(path: str | os.PathLike) -> np.ndarray:

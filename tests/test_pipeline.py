@@ -13,6 +13,7 @@ from megactor_core.pipeline import (
     SamplerSettings,
     blend_weights,
     context_windows,
+    match_controls,
     sample_video,
 )
 from tests.tiny_models import randomize, tiny_config, tiny_vae
@@ -138,16 +139,55 @@ def test_driving_frames_of_another_size_are_resized(model, codec):
     assert latents.shape == (3, 4, 8, 8)
 
 
-@pytest.mark.parametrize("kwargs, message", [
-    (dict(driving=driving(3), frames=5), "driving frames cover 3 frames but 5 were asked for"),
-    (dict(audio=audio(3), driving=driving(5)), "audio features cover 3 frames but 5"),
-    (dict(), "frame count unknown"),
-    (dict(audio=audio(3, width=16)), "16 wide; this model's audio attention takes 12"),
+@pytest.mark.parametrize("kwargs, settings, message", [
+    (dict(driving=driving(3), frames=5), dict(extend="error"), "the driving frames cover 3 frames but the video has 5"),
+    (dict(audio=audio(3), driving=driving(5)), {}, "carry no silence to pad with"),
+    (dict(), {}, "frame count unknown"),
+    (dict(audio=audio(3, width=16)), {}, "16 wide; this model's audio attention takes 12"),
+    (dict(audio=AudioFeatures(torch.zeros(3, 9, 12), 30.0, 4, (0,))), {},
+     "cut for 30 fps; this model generates at 25 fps"),
+    (dict(audio=audio(3)), dict(steps=0), "steps must be at least 1, got 0"),
+    (dict(audio=audio(3)), dict(extend="bounce"), "extend must be one of"),
+    (dict(audio=audio(3)), dict(audio_end="loop"), "audio_end must be one of"),
 ])
-def test_mismatched_inputs(model, codec, kwargs, message):
+def test_mismatched_inputs(model, codec, kwargs, settings, message):
     with pytest.raises(ValueError) as info:
-        sample_video(model, codec, reference(), FAST, **kwargs)
+        sample_video(model, codec, reference(), SamplerSettings(**{"steps": 3, "window": 4, "overlap": 1, **settings}),
+                     **kwargs)
     assert message in str(info.value)
+
+
+def silent_audio(frames: int) -> AudioFeatures:
+    features = audio(frames)
+    features.silence = torch.full(features.features.shape[1:], 7.0)
+    return features
+
+
+@pytest.mark.parametrize("extend, picked", [("pingpong", [0, 1, 2, 1, 0, 1, 2]), ("loop", [0, 1, 2, 0, 1, 2, 0]),
+                                            ("hold", [0, 1, 2, 2, 2, 2, 2])])
+def test_speech_longer_than_the_driving_clip_extends_the_clip(extend, picked):
+    frames, fitted_audio, fitted = match_controls(None, silent_audio(7), driving(3), SamplerSettings(extend=extend))
+    assert frames == 7 and fitted_audio.frames == 7 and fitted_audio.padded_frames == 0
+    assert torch.equal(fitted, driving(3)[picked])
+
+
+def test_driving_clip_longer_than_the_speech_pads_silence_or_ends_with_it():
+    frames, fitted_audio, fitted = match_controls(None, silent_audio(3), driving(5), SamplerSettings())
+    assert frames == 5 and torch.equal(fitted, driving(5)) and fitted_audio.padded_frames == 2
+    assert torch.equal(fitted_audio.features[:3], audio(3).features) and (fitted_audio.features[3:] == 7).all()
+    frames, fitted_audio, fitted = match_controls(None, silent_audio(3), driving(5),
+                                                  SamplerSettings(audio_end="shortest"))
+    assert frames == 3 and fitted.shape[0] == 3 and fitted_audio.frames == 3
+
+
+def test_longer_controls_are_cut_to_the_frame_count():
+    frames, fitted_audio, fitted = match_controls(4, silent_audio(6), driving(9), SamplerSettings())
+    assert frames == 4 and fitted_audio.frames == 4 and torch.equal(fitted, driving(9)[:4])
+
+
+def test_mixed_video_runs_with_speech_longer_and_shorter_than_the_clip(model, codec):
+    assert sample_video(model, codec, reference(), FAST, audio=silent_audio(6), driving=driving(4)).shape[0] == 6
+    assert sample_video(model, codec, reference(), FAST, audio=silent_audio(3), driving=driving(5)).shape[0] == 5
 
 
 def test_unknown_window_schedule_fails_before_any_work(model, codec, monkeypatch):

@@ -12,12 +12,10 @@ import torch
 
 from megactor_core.audio import encode_audio, load_whisper_encoder
 from megactor_core.landmarks import DWPose, FaceLandmarks, detect_landmarks
+from megactor_core.landmarks.crop import FaceCrop, crop_frames, face_box
 from megactor_core.pipeline.codec import DiffusersVAE
 from megactor_core.training import preprocess
 from megactor_core.training.preprocess import (
-    CropBox,
-    crop_video,
-    face_crop,
     preprocess_videos,
 )
 from megactor_core.training.shards import ShardDataset
@@ -121,8 +119,8 @@ def test_crop_shifted_inside_frame_keeps_landmarks_on_the_face(dwpose, codec, tm
     # 2.8 face sizes (88 px) centred on it would leave the frame, so it is shifted left to x = 8.
     talking_video(tmp_path / "tall.mp4", dwpose, 8, height=128, width=96, sound=False)
     face = stand_in_face(dwpose, 128, 96)
-    box = face_crop(landmarks_of(face[None], width=96, height=128), 2.8)
-    assert box == CropBox(8, 10, 88)
+    box = face_box(landmarks_of(face[None], width=96, height=128), 2.8, SIZE, keep_inside=True)
+    assert (box.x, box.y, box.side) == (8, 10, 88)
 
     summary = preprocess_videos(find_videos([tmp_path / "tall.mp4"]), tmp_path / "out",
                                 landmarker=landmarker_of(dwpose), codec=codec, size=SIZE, clip_frames=8,
@@ -146,18 +144,23 @@ def test_face_crop_centre_size_shift_and_shrink():
         points = [np.tile(np.array(c) + unit * s, (34, 1)) for c, s in zip(centres, sizes, strict=True)]
         return landmarks_of(np.stack(points), width=width, height=height)
 
-    assert face_crop(faces([(100, 50)], [20]), 2.0) == CropBox(80, 30, 40)
+    def box(landmarks: FaceLandmarks, scale: float) -> tuple[int, int, int]:
+        crop = face_box(landmarks, scale, 64, keep_inside=True)
+        assert crop.inside
+        return crop.x, crop.y, crop.side
+
+    assert box(faces([(100, 50)], [20]), 2.0) == (80, 30, 40)
     # The median centre (an outlier frame does not move the crop), the largest size.
-    assert face_crop(faces([(60, 50), (100, 50), (102, 50)], [10, 20, 10]), 2.0) == CropBox(80, 30, 40)
-    assert face_crop(faces([(190, 95)], [20]), 2.0) == CropBox(160, 60, 40)  # shifted inside, not padded
-    assert face_crop(faces([(30, 50)], [20]), 10.0) == CropBox(0, 0, 100)  # shrunk to the frame
+    assert box(faces([(60, 50), (100, 50), (102, 50)], [10, 20, 10]), 2.0) == (80, 30, 40)
+    assert box(faces([(190, 95)], [20]), 2.0) == (160, 60, 40)  # shifted inside, not padded
+    assert box(faces([(30, 50)], [20]), 10.0) == (0, 0, 100)  # shrunk to the frame
 
 
-def test_crop_video_maps_pixel_centres_like_resize():
+def test_crop_frames_maps_pixel_centres_like_resize():
     frame = np.zeros((1, 40, 50, 3), np.uint8)
     frame[0, 21, 17] = 255
     points = np.full((1, 68, 2), [17.0, 21.0], np.float32)
-    frames, landmarks = crop_video(frame, landmarks_of(points, width=50, height=40), CropBox(10, 15, 16), 64)
+    frames, landmarks = crop_frames(frame, landmarks_of(points, width=50, height=40), FaceCrop(10, 15, 16, 50, 40, 64))
     assert frames.shape == (1, 64, 64, 3) and (landmarks.width, landmarks.height) == (64, 64)
     weights = frames[0, ..., 0].astype(float)
     ys, xs = np.mgrid[:64, :64]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import math
 from collections.abc import Callable, Sequence
@@ -44,10 +45,25 @@ class AudioFeatures:
     layers: tuple[int, ...]
     padded_frames: int = 0  # frames past the end of the given audio, encoded from added silence
     style: str = "dit"
+    # One frame's features ``[tokens, width]`` well inside silence after the audio, in the same
+    # context: what :meth:`padded_to` extends the audio with.
+    silence: torch.Tensor | None = None
 
     @property
     def frames(self) -> int:
         return self.features.shape[0]
+
+    def padded_to(self, frames: int) -> AudioFeatures:
+        """These features cut or extended to ``frames``: the frames past the end are silence."""
+        if frames <= self.frames:
+            return dataclasses.replace(self, features=self.features[:frames],
+                                       padded_frames=max(0, self.padded_frames - (self.frames - frames)))
+        if self.silence is None:
+            raise ValueError(f"the audio features cover {self.frames} frames but {frames} are needed, and they "
+                             "carry no silence to pad with: encode the audio for that many frames")
+        extra = self.silence.to(self.features.dtype).expand(frames - self.frames, *self.silence.shape)
+        return dataclasses.replace(self, features=torch.cat([self.features, extra]),
+                                   padded_frames=self.padded_frames + frames - self.frames)
 
 
 def whisper_states(encoder: WhisperEncoder, samples: torch.Tensor, *, batch_windows: int = 4,
@@ -176,17 +192,38 @@ def encode_audio(
         raise ValueError(f"frame count must be positive, got {frames}")
     padded = max(0, frames - covered)
     needed = math.ceil(frames / fps * WHISPER_SAMPLE_RATE)
-    if needed > samples.shape[0]:
+    if needed - samples.shape[0] > WHISPER_SAMPLE_RATE / fps:  # more than a frame's worth is missing
         log.warning("audio is %.2f s but %d frames at %g fps need %.2f s: padding %.2f s of silence",
                     samples.shape[0] / WHISPER_SAMPLE_RATE, frames, fps, needed / WHISPER_SAMPLE_RATE,
                     (needed - samples.shape[0]) / WHISPER_SAMPLE_RATE)
-        samples = torch.nn.functional.pad(samples, (0, needed - samples.shape[0]))
+    samples = torch.nn.functional.pad(samples, (0, max(0, needed - samples.shape[0])))
+    silence = _silence_features(encoder, samples[:needed], fps, context, layers, style)
     if style == "sd15-release":  # the release normalises the mel over the whole clip it is given
         states = release_whisper_states(encoder, samples, progress=progress)
         return AudioFeatures(release_frame_features(states, fps, frames), float(fps), -RELEASE_OFFSETS.start,
-                             tuple(range(encoder.num_states)), padded, style)
+                             tuple(range(encoder.num_states)), padded, style, silence)
     # Audio far longer than the video: encode only what the frames use, plus Whisper context.
     margin, window = (n * SAMPLES_PER_POSITION for n in (WINDOW_MARGIN_POSITIONS, encoder.window_positions))
     samples = samples[:max(needed + margin, window)]
     states = whisper_states(encoder, samples, progress=progress)
-    return AudioFeatures(frame_features(states, fps, frames, context, layers), float(fps), context, layers, padded)
+    return AudioFeatures(frame_features(states, fps, frames, context, layers), float(fps), context, layers, padded,
+                         silence=silence)
+
+
+def _silence_features(encoder: WhisperEncoder, samples: torch.Tensor, fps: float, context: int,
+                      layers: Sequence[int], style: str) -> torch.Tensor:
+    """Features ``[tokens, width]`` of a frame in silence appended to ``samples`` (the audio the
+    video uses), far enough past their end that none of its positions hears them. "dit" encodes
+    only the last Whisper window's worth of audio; "sd15-release" needs the whole clip, since its
+    log-mel is normalised by the clip's maximum."""
+    positions_per_frame = WhisperEncoder.positions_per_second / fps
+    tail_positions = 2 * max(context, len(RELEASE_OFFSETS)) + 2 + math.ceil(2 * positions_per_frame)
+    tail = torch.zeros(tail_positions * SAMPLES_PER_POSITION)
+    if style == "sd15-release":
+        states = release_whisper_states(encoder, torch.cat([samples, tail]))
+        last = int((states.shape[1] - RELEASE_OFFSETS.stop) / positions_per_frame)
+        return release_frame_features(states, fps, last + 1)[last]
+    keep = max(0, encoder.window_positions - tail_positions) * SAMPLES_PER_POSITION
+    states = whisper_states(encoder, torch.cat([samples[max(0, samples.shape[0] - keep):], tail]))
+    last = int((states.shape[1] - context - 1) / positions_per_frame - 0.5)
+    return frame_features(states, fps, last + 1, context, layers)[last]

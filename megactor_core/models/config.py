@@ -56,6 +56,8 @@ class MegActorConfig:
     # latents: for a model narrower than its latent cells, which cannot carry the noise through,
     # e.g. the toy world's 192-channel pixel codec).
     prediction_type: str = "epsilon"
+    # Frames per second of the training videos: the rate the model generates at.
+    fps: float = 25.0
     version: int = field(default=CONFIG_VERSION)
 
     def __post_init__(self) -> None:
@@ -82,6 +84,8 @@ class MegActorConfig:
                      "out_channels", "sample_size", "driven_channels", "audio_dim"):
             if getattr(self, name) <= 0:
                 problems.append(f"{name} must be positive, got {getattr(self, name)}")
+        if not self.fps > 0:
+            problems.append(f"fps must be positive, got {self.fps}")
         if self.num_heads > 0 and self.hidden_size % self.num_heads:
             problems.append(
                 f"hidden_size {self.hidden_size} is not divisible by num_heads {self.num_heads}"

@@ -1,11 +1,14 @@
 """Sampling: reference cache, guidance, schedulers, context windows."""
 
 from .codec import DiffusersVAE, LatentCodec
-from .sampler import WINDOW_SCHEDULES, SamplerSettings, release_settings, resolve_frames, sample_video
+from .sampler import WINDOW_SCHEDULES, SamplerSettings, match_controls, release_settings, sample_video
+from .timeline import AUDIO_ENDS, EXTEND_POLICIES, constant_rate_indices, extend_indices, resample_indices
 from .schedulers import SCHEDULERS, TRAIN_SCHEDULE, make_scheduler
 from .windows import blend_weights, context_windows, shifted_windows
 
 __all__ = [
+    "AUDIO_ENDS",
+    "EXTEND_POLICIES",
     "SCHEDULERS",
     "WINDOW_SCHEDULES",
     "TRAIN_SCHEDULE",
@@ -13,10 +16,13 @@ __all__ = [
     "LatentCodec",
     "SamplerSettings",
     "blend_weights",
+    "constant_rate_indices",
     "context_windows",
+    "extend_indices",
     "make_scheduler",
+    "match_controls",
     "release_settings",
-    "resolve_frames",
+    "resample_indices",
     "sample_video",
     "shifted_windows",
 ]

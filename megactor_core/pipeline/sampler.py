@@ -19,6 +19,7 @@ from ..audio import AudioFeatures
 from ..models import AnyMegActor
 from .codec import LatentCodec
 from .schedulers import make_scheduler
+from .timeline import AUDIO_ENDS, EXTEND_POLICIES, extend_indices, video_length
 from .windows import blend_weights, context_windows, shifted_windows
 
 Progress = Callable[[int, int], None]
@@ -48,6 +49,25 @@ class SamplerSettings:
     window_schedule: str = "blend"
     init_from_reference: bool = False  # start from the reference latent noised to t = T-1 (the release)
     uncond_without_reference: bool = False  # the release's unconditional branch drops the reference too
+    # Lengths (see pipeline.timeline): driving frames shorter than the video are extended by
+    # `extend`; audio shorter than the video is padded with silence, or ends it ("shortest").
+    extend: str = "pingpong"
+    audio_end: str = "silence"
+
+    def check(self) -> None:
+        """A clear error for a setting no run can use."""
+        problems = []
+        if self.steps < 1:
+            problems.append(f"steps must be at least 1, got {self.steps}")
+        if self.window < 1 or not 0 <= self.overlap < self.window:
+            problems.append(f"window must be at least 1 and overlap within 0..window-1, got window {self.window}, "
+                            f"overlap {self.overlap}")
+        for name, value, known in (("window_schedule", self.window_schedule, WINDOW_SCHEDULES),
+                                   ("extend", self.extend, EXTEND_POLICIES), ("audio_end", self.audio_end, AUDIO_ENDS)):
+            if value not in known:
+                problems.append(f"{name} must be one of {known}, got {value!r}")
+        if problems:
+            raise ValueError("; ".join(problems))
 
 
 def release_settings(**changes) -> SamplerSettings:
@@ -59,20 +79,18 @@ def release_settings(**changes) -> SamplerSettings:
     return SamplerSettings(**(values | changes))
 
 
-def resolve_frames(frames: int | None, audio: AudioFeatures | None, driving: torch.Tensor | None) -> int:
-    """The frame count: as given, else the driving video's, else the audio's. Controls longer
-    than that are cut; shorter ones are an error naming both counts."""
-    counts = {"driving frames": None if driving is None else driving.shape[0],
-              "audio features": None if audio is None else audio.frames}
-    if frames is None:
-        frames = counts["driving frames"] or counts["audio features"]
-    if not frames or frames <= 0:
-        raise ValueError("frame count unknown: give a frame count, driving frames or audio features")
-    for name, count in counts.items():
-        if count is not None and count < frames:
-            raise ValueError(f"{name} cover {count} frames but {frames} were asked for; give at least {frames} "
-                             "(for audio: encode it with this frame count, which pads it with silence)")
-    return frames
+def match_controls(frames: int | None, audio: AudioFeatures | None, driving: torch.Tensor | None,
+                   settings: SamplerSettings) -> tuple[int, AudioFeatures | None, torch.Tensor | None]:
+    """The video's frame count (as given, else the longest control's; ``audio_end="shortest"``
+    cuts it to the shortest) and the controls fitted to it: driving frames cut or extended by
+    ``settings.extend``, audio cut or padded with silence."""
+    frames = video_length(frames, audio=None if audio is None else audio.frames,
+                          driving=None if driving is None else driving.shape[0], audio_end=settings.audio_end)
+    if driving is not None:
+        driving = driving[torch.from_numpy(extend_indices(driving.shape[0], frames, settings.extend))]
+    if audio is not None:
+        audio = audio.padded_to(frames)
+    return frames, audio, driving
 
 
 def check_reference(reference: torch.Tensor) -> torch.Tensor:
@@ -118,15 +136,20 @@ def sample_video(
     """Denoise a video and return its unscaled latents ``[F, C, h, w]`` (float32, CPU).
 
     ``model`` must already be on ``device`` in the dtype to run in. ``driving``: ``[F, H, W, 3]``
-    frames in 0..1 (face-dropped or α-scaled as chosen), resized to the reference's size.
+    frames in 0..1 at the model's frame rate (face-dropped or α-scaled as chosen), resized to the
+    reference's size. Audio features must be cut at the model's frame rate. The frame count is
+    ``frames``, else the longest control's; see :func:`match_controls` for the rest.
     ``progress(done, total)`` is called after each window of each step; raising from it cancels.
     """
     device = torch.device(device)
     dtype = next(model.parameters()).dtype
-    if settings.window_schedule not in WINDOW_SCHEDULES:
-        raise ValueError(f"window_schedule must be one of {WINDOW_SCHEDULES}, got {settings.window_schedule!r}")
+    settings.check()
     reference = check_reference(reference)
-    frames = resolve_frames(frames, audio, driving)
+    if audio is not None and abs(audio.fps - model.config.fps) > 1e-3:
+        raise ValueError(f"the audio features were cut for {audio.fps:g} fps; this model generates at "
+                         f"{model.config.fps:g} fps: encode the audio at the model's frame rate (and resample "
+                         "driving frames to it)")
+    frames, audio, driving = match_controls(frames, audio, driving, settings)
     if audio is not None and not model.config.use_audio:
         raise ValueError("audio features were given but this model has no audio attention (use_audio=False)")
     if audio is not None and audio.style != model.config.audio_style:
@@ -139,8 +162,8 @@ def sample_video(
     reference_latents = codec.encode(reference).to(device) * scale
     ref_features = model.encode_reference(reference_latents.to(dtype))
     h, w = reference.shape[1] // 8, reference.shape[2] // 8
-    driven = None if driving is None else encode_driving(model, driving[:frames], (h * 8, w * 8), device, dtype)
-    audio_tokens = None if audio is None else audio.features[:frames].to(device, dtype)[None]
+    driven = None if driving is None else encode_driving(model, driving, (h * 8, w * 8), device, dtype)
+    audio_tokens = None if audio is None else audio.features.to(device, dtype)[None]
     guided = settings.guidance_scale != 1.0 and (driven is not None or audio_tokens is not None
                                                   or settings.uncond_without_reference)
 

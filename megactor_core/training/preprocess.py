@@ -35,6 +35,7 @@ from ..atomic import atomic_write
 from ..audio import AudioFeatures
 from ..dtypes import DTYPES, parse_dtype
 from ..landmarks import FaceLandmarks
+from ..landmarks.crop import crop_frames, face_box
 from ..pipeline.codec import LatentCodec
 from ..progress import progress_bar
 from ..video_io import VIDEO_SUFFIXES, SourceVideo, find_videos, read_video
@@ -56,15 +57,6 @@ class AudioEncoder(Protocol):
     (``functools.partial(encode_audio, whisper)`` is one)."""
 
     def __call__(self, waveform: torch.Tensor, sample_rate: int, fps: float, *, frames: int) -> AudioFeatures: ...
-
-
-@dataclass(frozen=True)
-class CropBox:
-    """A square of a frame, in pixels."""
-
-    x: int
-    y: int
-    side: int
 
 
 @dataclass
@@ -108,32 +100,6 @@ def check_options(size: int, clip_frames: int, videos_per_shard: int, face_scale
                          f"{videos_per_shard}")
     if face_scale <= 0:
         raise ValueError(f"face scale must be positive, got {face_scale}")
-
-
-def face_crop(landmarks: FaceLandmarks, face_scale: float) -> CropBox:
-    """One square for all frames of a video: centred on the median face centre, ``face_scale``
-    times the largest face size, shifted (never padded) to lie inside the frame and shrunk to
-    the frame's shorter side if larger."""
-    centres = (landmarks.points.min(axis=1) + landmarks.points.max(axis=1)) / 2
-    cx, cy = np.median(centres, axis=0)
-    side = int(np.clip(round(face_scale * float(landmarks.face_size().max())), 1,
-                       min(landmarks.width, landmarks.height)))
-    x = int(np.clip(round(cx - side / 2), 0, landmarks.width - side))
-    y = int(np.clip(round(cy - side / 2), 0, landmarks.height - side))
-    return CropBox(x, y, side)
-
-
-def crop_video(frames: np.ndarray, landmarks: FaceLandmarks, box: CropBox,
-               size: int) -> tuple[np.ndarray, FaceLandmarks]:
-    """Frames ``[N, H, W, 3]`` cut to ``box`` and resized to ``size`` x ``size`` (INTER_AREA), and
-    the landmarks moved with them (pixel centres map as in ``cv2.resize``)."""
-    out = np.empty((len(frames), size, size, 3), np.uint8)
-    for i, frame in enumerate(frames):
-        square = frame[box.y:box.y + box.side, box.x:box.x + box.side]
-        out[i] = cv2.resize(square, (size, size), interpolation=cv2.INTER_AREA)
-    scale = size / box.side
-    points = (landmarks.points - np.array([box.x, box.y], np.float32) + 0.5) * scale - 0.5
-    return out, FaceLandmarks(points.astype(np.float32), landmarks.scores, landmarks.detected, size, size)
 
 
 def clip_key(video: SourceVideo, position: int, clip: int) -> str:
@@ -248,7 +214,8 @@ class _ClipMaker:
         if self.audio_encoder is not None and decoded.audio is None:
             raise ValueError("no audio track; a dataset with audio features (--whisper) needs sound in every video")
         landmarks = self.landmarker(decoded.frames)
-        frames, landmarks = crop_video(decoded.frames, landmarks, face_crop(landmarks, self.face_scale), self.size)
+        crop = face_box(landmarks, self.face_scale, self.size, keep_inside=True)
+        frames, landmarks = crop_frames(decoded.frames, landmarks, crop)
         audio = None
         if self.audio_encoder is not None:
             audio = self.audio_encoder(torch.from_numpy(decoded.audio), decoded.sample_rate, decoded.fps, frames=n)

@@ -35,6 +35,7 @@ class SD15Config:
     driven_widths: tuple[int, ...] = (16, 32, 64, 128)
     vae_scaling_factor: float = 0.18215
     prediction_type: str = "epsilon"
+    fps: float = 25.0  # the release's training and inference frame rate
 
     @property
     def noise_schedule(self) -> dict:
