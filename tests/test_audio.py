@@ -77,6 +77,24 @@ def test_short_audio_is_padded_with_silence_and_says_so(whisper, caplog):
     assert torch.equal(out.features, encode_audio(whisper, explicit, SR, 25).features)
 
 
+def test_ordinary_audio_does_not_warn_about_padding(whisper, caplog):
+    # 1.03 s at 25 fps rounds to 26 frames, whose end (1.04 s) is less than a frame past the audio.
+    with caplog.at_level(logging.WARNING):
+        out = encode_audio(whisper, background(1.03)[None], SR, 25)
+    assert out.frames == 26 and "padding" not in caplog.text
+
+
+@pytest.mark.parametrize("style", ["dit", "sd15-release"])
+def test_features_padded_later_equal_features_encoded_for_that_length(whisper, style):
+    speech = tones(1.0, SR)
+    out = encode_audio(whisper, speech[None], SR, 25, style=style)
+    padded = out.padded_to(60)
+    assert (out.frames, padded.frames, padded.padded_frames) == (25, 60, 35)
+    assert torch.equal(padded.features, encode_audio(whisper, speech[None], SR, 25, frames=60, style=style).features)
+    cut = out.padded_to(10)
+    assert torch.equal(cut.features, out.features[:10]) and cut.padded_frames == 0
+
+
 def test_context_outside_the_audio_is_zero_not_whisper_padding(whisper):
     samples = background(1.0)
     states = whisper_states(whisper, samples)

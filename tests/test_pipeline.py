@@ -141,7 +141,7 @@ def test_driving_frames_of_another_size_are_resized(model, codec):
 
 @pytest.mark.parametrize("kwargs, settings, message", [
     (dict(driving=driving(3), frames=5), dict(extend="error"), "the driving frames cover 3 frames but the video has 5"),
-    (dict(audio=audio(3), driving=driving(5)), {}, "carry no silence to pad with"),
+    (dict(audio=audio(3), driving=driving(5)), {}, "were not made by encode_audio, which could pad them"),
     (dict(), {}, "frame count unknown"),
     (dict(audio=audio(3, width=16)), {}, "16 wide; this model's audio attention takes 12"),
     (dict(audio=AudioFeatures(torch.zeros(3, 9, 12), 30.0, 4, (0,))), {},
@@ -158,8 +158,13 @@ def test_mismatched_inputs(model, codec, kwargs, settings, message):
 
 
 def silent_audio(frames: int) -> AudioFeatures:
+    """Audio features that pad themselves with rows of 7 (encode_audio's would re-encode)."""
+    def reencode(frames: int) -> AudioFeatures:
+        padding = torch.full((frames - features.frames, *features.features.shape[1:]), 7.0)
+        return AudioFeatures(torch.cat([features.features, padding]), 25.0, 4, (0,), frames - features.frames)
+
     features = audio(frames)
-    features.silence = torch.full(features.features.shape[1:], 7.0)
+    features.reencode = reencode
     return features
 
 

@@ -6,7 +6,8 @@ import dataclasses
 import logging
 import math
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from functools import partial
 
 import torch
 
@@ -45,25 +46,25 @@ class AudioFeatures:
     layers: tuple[int, ...]
     padded_frames: int = 0  # frames past the end of the given audio, encoded from added silence
     style: str = "dit"
-    # One frame's features ``[tokens, width]`` well inside silence after the audio, in the same
-    # context: what :meth:`padded_to` extends the audio with.
-    silence: torch.Tensor | None = None
+    # Encodes the same audio for another frame count (``frames=``), extended with silence: how
+    # :meth:`padded_to` pads, so features padded later equal those encoded for that length.
+    reencode: Callable[..., AudioFeatures] | None = field(default=None, repr=False, compare=False)
 
     @property
     def frames(self) -> int:
         return self.features.shape[0]
 
     def padded_to(self, frames: int) -> AudioFeatures:
-        """These features cut or extended to ``frames``: the frames past the end are silence."""
+        """These features cut or extended to ``frames``: the frames past the end are silence,
+        encoded as :func:`encode_audio` encodes audio shorter than the frames asked for."""
         if frames <= self.frames:
             return dataclasses.replace(self, features=self.features[:frames],
                                        padded_frames=max(0, self.padded_frames - (self.frames - frames)))
-        if self.silence is None:
+        if self.reencode is None:
             raise ValueError(f"the audio features cover {self.frames} frames but {frames} are needed, and they "
-                             "carry no silence to pad with: encode the audio for that many frames")
-        extra = self.silence.to(self.features.dtype).expand(frames - self.frames, *self.silence.shape)
-        return dataclasses.replace(self, features=torch.cat([self.features, extra]),
-                                   padded_frames=self.padded_frames + frames - self.frames)
+                             "were not made by encode_audio, which could pad them: encode the audio for that many "
+                             "frames")
+        return self.reencode(frames=frames)
 
 
 def whisper_states(encoder: WhisperEncoder, samples: torch.Tensor, *, batch_windows: int = 4,
@@ -197,33 +198,14 @@ def encode_audio(
                     samples.shape[0] / WHISPER_SAMPLE_RATE, frames, fps, needed / WHISPER_SAMPLE_RATE,
                     (needed - samples.shape[0]) / WHISPER_SAMPLE_RATE)
     samples = torch.nn.functional.pad(samples, (0, max(0, needed - samples.shape[0])))
-    silence = _silence_features(encoder, samples[:needed], fps, context, layers, style)
+    reencode = partial(encode_audio, encoder, waveform, sample_rate, fps, context=context, layers=layers, style=style)
     if style == "sd15-release":  # the release normalises the mel over the whole clip it is given
         states = release_whisper_states(encoder, samples, progress=progress)
         return AudioFeatures(release_frame_features(states, fps, frames), float(fps), -RELEASE_OFFSETS.start,
-                             tuple(range(encoder.num_states)), padded, style, silence)
+                             tuple(range(encoder.num_states)), padded, style, reencode)
     # Audio far longer than the video: encode only what the frames use, plus Whisper context.
     margin, window = (n * SAMPLES_PER_POSITION for n in (WINDOW_MARGIN_POSITIONS, encoder.window_positions))
     samples = samples[:max(needed + margin, window)]
     states = whisper_states(encoder, samples, progress=progress)
     return AudioFeatures(frame_features(states, fps, frames, context, layers), float(fps), context, layers, padded,
-                         silence=silence)
-
-
-def _silence_features(encoder: WhisperEncoder, samples: torch.Tensor, fps: float, context: int,
-                      layers: Sequence[int], style: str) -> torch.Tensor:
-    """Features ``[tokens, width]`` of a frame in silence appended to ``samples`` (the audio the
-    video uses), far enough past their end that none of its positions hears them. "dit" encodes
-    only the last Whisper window's worth of audio; "sd15-release" needs the whole clip, since its
-    log-mel is normalised by the clip's maximum."""
-    positions_per_frame = WhisperEncoder.positions_per_second / fps
-    tail_positions = 2 * max(context, len(RELEASE_OFFSETS)) + 2 + math.ceil(2 * positions_per_frame)
-    tail = torch.zeros(tail_positions * SAMPLES_PER_POSITION)
-    if style == "sd15-release":
-        states = release_whisper_states(encoder, torch.cat([samples, tail]))
-        last = int((states.shape[1] - RELEASE_OFFSETS.stop) / positions_per_frame)
-        return release_frame_features(states, fps, last + 1)[last]
-    keep = max(0, encoder.window_positions - tail_positions) * SAMPLES_PER_POSITION
-    states = whisper_states(encoder, torch.cat([samples[max(0, samples.shape[0] - keep):], tail]))
-    last = int((states.shape[1] - context - 1) / positions_per_frame - 0.5)
-    return frame_features(states, fps, last + 1, context, layers)[last]
+                         reencode=reencode)
