@@ -12,7 +12,9 @@ from .landmarks import (
 )
 from .loader import LoadMegActorModel
 from .model_paths import register_model_folders
+from .portrait import CropFace, PasteBack
 from .sampler import MegActorSampler
+from .video import ResampleFrames
 
 register_model_folders()
 
@@ -28,6 +30,9 @@ NODE_CLASS_MAPPINGS = {
     "MegActorReleaseFaceDrop": ReleaseFaceDrop,
     "MegActorMotionAmplitude": MotionAmplitude,
     "MegActorSampler": MegActorSampler,
+    "MegActorCropFace": CropFace,
+    "MegActorPasteBack": PasteBack,
+    "MegActorResampleFrames": ResampleFrames,
 }
 NODE_DISPLAY_NAME_MAPPINGS = {
     "MegActorLoadModel": "Load MegActor-Σ Model",
@@ -41,4 +46,7 @@ NODE_DISPLAY_NAME_MAPPINGS = {
     "MegActorReleaseFaceDrop": "Face-Drop, SD1.5 Release Style",
     "MegActorMotionAmplitude": "Motion Amplitude (α)",
     "MegActorSampler": "MegActor-Σ Sampler",
+    "MegActorCropFace": "Crop Face (MegActor-Σ)",
+    "MegActorPasteBack": "Paste Back (MegActor-Σ)",
+    "MegActorResampleFrames": "Resample Frames to fps",
 }

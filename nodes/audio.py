@@ -57,9 +57,9 @@ class LoadWhisperModel:
 
 
 class AudioEncode:
-    DESCRIPTION = ("Turns audio into per-frame Whisper features for a video at the given fps. "
+    DESCRIPTION = ("Turns audio into per-frame Whisper features for a video at the given fps (the model's). "
                    "The frame count follows the audio unless given; audio shorter than the frames "
-                   "asked for is extended with silence (a warning says so).")
+                   "asked for is extended with silence (a warning says so), here or later by the sampler.")
     CATEGORY = "MegActor-Σ"
     RETURN_TYPES = (AUDIO_FEATURES_TYPE, "INT")
     RETURN_NAMES = ("audio_features", "frame_count")
@@ -72,7 +72,8 @@ class AudioEncode:
                 "audio": ("AUDIO",),
                 "whisper": (WHISPER_TYPE,),
                 "fps": ("FLOAT", {"default": 25.0, "min": 0.0, "max": 240.0, "step": 0.001,
-                                  "tooltip": "frame rate of the video to make (e.g. the driving video's)"}),
+                                  "tooltip": "frame rate of the video to make: the model's (Load MegActor-Σ "
+                                             "Model's fps)"}),
                 "frame_count": ("INT", {"default": 0, "min": 0, "max": 100000,
                                         "tooltip": "0: as many frames as the audio lasts"}),
                 "context": ("INT", {"default": 4, "min": 0, "max": 50,

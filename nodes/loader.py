@@ -28,10 +28,13 @@ class MegActorModel:
 class LoadMegActorModel:
     DESCRIPTION = ("Loads a MegActor-Σ model from ComfyUI/models/megactor/: a DiT checkpoint of this project "
                    "(.safetensors) or the official SD1.5 release (megactor-sigma.ckpt, with "
-                   "sd15_empty_str_embedding.pt beside it). Both work with every other MegActor-Σ node.")
+                   "sd15_empty_str_embedding.pt beside it). Both work with every other MegActor-Σ node. Also gives the "
+                   "frame rate the model generates at.")
     CATEGORY = "MegActor-Σ"
-    RETURN_TYPES = (MODEL_TYPE,)
-    RETURN_NAMES = ("model",)
+    RETURN_TYPES = (MODEL_TYPE, "FLOAT")
+    RETURN_NAMES = ("model", "fps")
+    OUTPUT_TOOLTIPS = ("the model", "the frame rate it generates at: give it to Audio Encode, Resample Frames and "
+                                    "Create Video")
     FUNCTION = "load"
 
     @classmethod
@@ -66,4 +69,4 @@ class LoadMegActorModel:
         model = load_model(path, device=offload_device, dtype=dtype)
         if torch_compile:
             model.compile_blocks()
-        return (MegActorModel(model, load_device, offload_device, dtype, path),)
+        return (MegActorModel(model, load_device, offload_device, dtype, path), float(model.config.fps))

@@ -5,7 +5,14 @@ from __future__ import annotations
 import comfy.model_management as mm
 import torch
 
-from ..megactor_core.pipeline import SCHEDULERS, WINDOW_SCHEDULES, SamplerSettings, sample_video
+from ..megactor_core.pipeline import (
+    AUDIO_ENDS,
+    EXTEND_POLICIES,
+    SCHEDULERS,
+    WINDOW_SCHEDULES,
+    SamplerSettings,
+    sample_video,
+)
 from .audio import AUDIO_FEATURES_TYPE
 from .loader import MODEL_TYPE, MegActorModel
 from .progress import comfy_progress
@@ -28,11 +35,12 @@ class ComfyVAE:
 
 class MegActorSampler:
     DESCRIPTION = (
-        "Animates the reference portrait. Give audio features (mouth follows the audio), driving frames "
-        "(face-dropped or α-scaled; face follows them, resized to the reference's size) or both. The frame "
-        "count is frame_count if set, else the driving frames', else the audio's; controls longer than that "
-        "are cut, shorter ones are an error. Long videos run in windows of frames blended at every step, so "
-        "memory does not grow with length. Outputs per-frame latents (for VAE Decode) and the decoded frames."
+        "Animates the reference portrait (Crop Face's crop). Give audio features (mouth follows the audio), "
+        "driving frames at the model's frame rate (face-dropped or α-scaled; face follows them) or both. The "
+        "video is frame_count frames if set, else as long as the longer control: driving frames that run out are "
+        "extended (extend), audio that runs out is padded with silence or ends the video (audio_end). Long videos "
+        "run in windows of frames blended at every step, so memory does not grow with length. Outputs per-frame "
+        "latents (for VAE Decode) and the decoded frames."
     )
     CATEGORY = "MegActor-Σ"
     RETURN_TYPES = ("LATENT", "IMAGE")
@@ -47,7 +55,7 @@ class MegActorSampler:
                 "vae": ("VAE", {"tooltip": "the SD VAE (sd-vae-ft-mse) from core Load VAE"}),
                 "reference": ("IMAGE", {"tooltip": "the portrait; width and height multiples of 16 (e.g. 512x512)"}),
                 "frame_count": ("INT", {"default": 0, "min": 0, "max": 100000,
-                                        "tooltip": "0: as many as the driving frames, else the audio"}),
+                                        "tooltip": "0: as long as the longer control (audio or driving frames)"}),
                 "steps": ("INT", {"default": DEFAULTS.steps, "min": 1, "max": 1000}),
                 "scheduler": (sorted(SCHEDULERS), {"default": DEFAULTS.scheduler}),
                 "zero_terminal_snr": ("BOOLEAN", {"default": False,
@@ -75,6 +83,14 @@ class MegActorSampler:
                     "default": DEFAULTS.uncond_without_reference,
                     "tooltip": "the guidance's unconditional branch also drops the reference (the official "
                                "release; costs a second model call per window)"}),
+                "extend": (list(EXTEND_POLICIES), {
+                    "default": DEFAULTS.extend,
+                    "tooltip": "driving frames shorter than the video: pingpong (forward then backward, no jump), "
+                               "loop, hold the last frame, or error"}),
+                "audio_end": (list(AUDIO_ENDS), {
+                    "default": DEFAULTS.audio_end,
+                    "tooltip": "audio shorter than the video: silence (the mouth rests) or shortest (the video ends "
+                               "with the shorter control)"}),
             },
             "optional": {
                 "audio_features": (AUDIO_FEATURES_TYPE,),
@@ -86,13 +102,14 @@ class MegActorSampler:
                scheduler: str, zero_terminal_snr: bool, guidance_scale: float, audio_scale: float, seed: int,
                window: int, overlap: int, window_schedule: str = DEFAULTS.window_schedule,
                init_from_reference: bool = DEFAULTS.init_from_reference,
-               uncond_without_reference: bool = DEFAULTS.uncond_without_reference, audio_features=None,
-               driving: torch.Tensor | None = None):
+               uncond_without_reference: bool = DEFAULTS.uncond_without_reference, extend: str = DEFAULTS.extend,
+               audio_end: str = DEFAULTS.audio_end, audio_features=None, driving: torch.Tensor | None = None):
         settings = SamplerSettings(steps=steps, scheduler=scheduler, zero_terminal_snr=zero_terminal_snr,
                                    guidance_scale=guidance_scale, audio_scale=audio_scale, seed=seed,
                                    window=window, overlap=min(overlap, window - 1), window_schedule=window_schedule,
                                    init_from_reference=init_from_reference,
-                                   uncond_without_reference=uncond_without_reference)
+                                   uncond_without_reference=uncond_without_reference, extend=extend,
+                                   audio_end=audio_end)
         progress = comfy_progress()
         codec = ComfyVAE(vae)
         model.model.to(model.load_device)

@@ -10,9 +10,16 @@ from tests.tiny_models import tiny_model_folders, tiny_vae
 from tests.workflow_graph import CORE_NODES, UI_ONLY, WORKFLOWS, load, node_signature, to_api, widget_values
 
 NAMES = [p.stem for p in WORKFLOWS]
-# Frames each example makes from the stand-ins: the audio's (0.4 s at 25 fps) or the video's 12.
-FRAMES = {"megactor_audio_driven": 10, "megactor_video_driven": 12, "megactor_mixed": 10,
-          "megactor_amplitude_comparison": 10, "megactor_sd15_release": 10}
+PHOTO = (96, 160)  # a landscape photo (height, width): the video comes out at its size
+# Everyday inputs: (speech seconds, driving clip seconds, driving clip fps). The model runs at 25 fps.
+SCENARIOS = {"speech longer than a 30 fps clip": (2.6, 2.0, 30.0), "clip longer than the speech": (1.0, 3.0, 30.0)}
+USES = {"megactor_audio_driven": {"speech"}, "megactor_video_driven": {"clip"}}
+
+
+def expected_frames(name: str, speech: float, clip: float) -> int:
+    """The longer control's length at 25 fps (each example uses speech, the clip or both)."""
+    uses = USES.get(name, {"speech", "clip"})
+    return max(round(seconds * 25) for kind, seconds in (("speech", speech), ("clip", clip)) if kind in uses)
 
 
 @pytest.fixture
@@ -74,19 +81,17 @@ def check_widget_values(cls, values: dict) -> None:
             assert value in kind, (name, value, kind)  # model file lists depend on the user's folders
 
 
-def core_stub(node_type: str, inputs: dict):
-    """Small stand-ins for ComfyUI's core nodes: tiny images, 0.4 s of audio, a 12-frame video."""
+def core_stub(node_type: str, inputs: dict, speech: float = 0.4, clip: float = 0.48, clip_fps: float = 25.0):
+    """Small stand-ins for ComfyUI's core nodes: a landscape photo, ``speech`` seconds of audio,
+    a ``clip`` seconds video at ``clip_fps``."""
     g = torch.Generator().manual_seed(0)
     if node_type == "LoadImage":
-        return torch.rand(1, 80, 72, 3, generator=g), torch.zeros(1, 80, 72)
-    if node_type == "ImageScale":  # the examples ask for 512x512; the test shrinks to 64x64
-        image = inputs["image"].permute(0, 3, 1, 2)
-        return (torch.nn.functional.interpolate(image, size=(64, 64), mode="bilinear").permute(0, 2, 3, 1),)
+        return torch.rand(1, *PHOTO, 3, generator=g), torch.zeros(1, *PHOTO)
     if node_type == "LoadAudio":
-        return ({"waveform": 0.05 * torch.randn(1, 2, 6400, generator=g), "sample_rate": 16000},)
+        return ({"waveform": 0.05 * torch.randn(1, 2, round(speech * 16000), generator=g), "sample_rate": 16000},)
     if node_type == "LoadVideo":
-        return ({"images": torch.rand(12, 64, 64, 3, generator=g), "fps": 25.0,
-                 "audio": {"waveform": torch.zeros(1, 1, 8000), "sample_rate": 16000}},)
+        return ({"images": torch.rand(round(clip * clip_fps), 64, 48, 3, generator=g), "fps": clip_fps,
+                 "audio": {"waveform": torch.zeros(1, 1, round(clip * 16000)), "sample_rate": 16000}},)
     if node_type == "GetVideoComponents":
         video = inputs["video"]
         return video["images"], video["audio"], video["fps"]
@@ -101,9 +106,11 @@ def core_stub(node_type: str, inputs: dict):
     raise AssertionError(f"no stand-in for core node {node_type}")
 
 
+@pytest.mark.parametrize("scenario", SCENARIOS)
 @pytest.mark.parametrize("path", WORKFLOWS, ids=NAMES)
-def test_workflow_runs_on_tiny_models(plugin, path):
-    """Execute the example's graph in order: our nodes for real, core nodes as stand-ins."""
+def test_workflow_runs_on_tiny_models(plugin, path, scenario):
+    """Execute the example's graph in order, as shipped: our nodes for real, core nodes as stand-ins."""
+    speech, clip, clip_fps = SCENARIOS[scenario]
     ours = plugin.NODE_CLASS_MAPPINGS
     prompt = to_api(load(path), ours)
     results: dict[str, tuple] = {}
@@ -114,12 +121,14 @@ def test_workflow_runs_on_tiny_models(plugin, path):
             node = prompt[node_id]
             inputs = {k: run(v[0])[v[1]] if isinstance(v, list) else v for k, v in node["inputs"].items()}
             if node["class_type"] == "MegActorSampler":  # a few fast steps on the tiny model
-                inputs.update(steps=2, window=4, overlap=1)
+                inputs.update(steps=2, window=8, overlap=1)
+            if node["class_type"] == "MegActorCropFace":  # the tiny model's 64x64 instead of 512x512
+                inputs.update(size=64)
             if node["class_type"] in ours:
                 cls = ours[node["class_type"]]
                 results[node_id] = getattr(cls(), cls.FUNCTION)(**inputs)
             else:
-                results[node_id] = core_stub(node["class_type"], inputs)
+                results[node_id] = core_stub(node["class_type"], inputs, speech, clip, clip_fps)
                 if node["class_type"] == "SaveVideo":
                     saved.append(inputs["video"])
         return results[node_id]
@@ -128,5 +137,5 @@ def test_workflow_runs_on_tiny_models(plugin, path):
         run(node_id)
     assert saved, "the example saves no video"
     for video in saved:
-        assert tuple(video["images"].shape) == (FRAMES[path.stem], 64, 64, 3)
-        assert torch.isfinite(video["images"]).all()
+        assert tuple(video["images"].shape) == (expected_frames(path.stem, speech, clip), *PHOTO, 3)
+        assert torch.isfinite(video["images"]).all() and video["fps"] == 25.0

@@ -12,7 +12,6 @@ UI_ONLY = {"Note", "MarkdownNote"}
 # (link inputs, widget inputs, extra UI-only widget values, output types).
 CORE_NODES: dict[str, tuple[list[str], list[str], int, list[str]]] = {
     "LoadImage": ([], ["image"], 1, ["IMAGE", "MASK"]),
-    "ImageScale": (["image"], ["upscale_method", "width", "height", "crop"], 0, ["IMAGE"]),
     "LoadAudio": ([], ["audio"], 2, ["AUDIO"]),
     "LoadVideo": ([], ["file"], 1, ["VIDEO"]),
     "GetVideoComponents": (["video"], [], 0, ["IMAGE", "AUDIO", "FLOAT"]),
