@@ -3,15 +3,26 @@
 from __future__ import annotations
 
 import wave
+from fractions import Fraction
 
+import av
 import cv2
 import numpy as np
 import pytest
+import torch
 
 from megactor_core import infer
 from megactor_core.models import MegActorSigma, save_checkpoint
 from megactor_core.video_io import read_video, write_video
-from tests.tiny_models import face_dwpose_files, randomize, tiny_config, tiny_vae, tiny_whisper_file
+from tests.tiny_models import (
+    face_dwpose_files,
+    randomize,
+    raw_yolox_output,
+    stand_in_onnx,
+    tiny_config,
+    tiny_vae,
+    tiny_whisper_file,
+)
 
 
 @pytest.fixture(scope="module")
@@ -30,18 +41,20 @@ def files(tmp_path_factory):
     return d, detector, pose
 
 
-def base(d):
-    return ["--checkpoint", str(d / "tiny.safetensors"), "--vae", str(d / "vae"), "--reference",
+def base(d, *, crop: bool = True):
+    args = ["--checkpoint", str(d / "tiny.safetensors"), "--vae", str(d / "vae"), "--reference",
             str(d / "portrait.png"), "--size", "64", "--steps", "2", "--window", "4", "--overlap", "1"]
+    return args + (["--dwpose", str(d / "dwpose" / "yolox_l.onnx"), str(d / "dwpose" / "dw-ll_ucoco_384.onnx")]
+                   if crop else ["--no-crop"])
 
 
-def test_audio_driven(files, tmp_path, capsys):
+def test_audio_driven_photo_is_cropped_and_pasted_back(files, tmp_path, capsys):
     d, _, _ = files
     out = tmp_path / "audio.mp4"
     assert infer.main(base(d) + ["--audio", str(d / "speech.wav"), "--whisper", str(d / "tiny.pt"),
-                                 "--fps", "20", "--out", str(out)]) == 0
+                                 "--out", str(out)]) == 0
     video = read_video(out)
-    assert video.frames.shape == (10, 64, 64, 3) and video.fps == 20  # 0.5 s at 20 fps
+    assert video.frames.shape == (12, 80, 100, 3) and video.fps == 25  # 0.5 s at the model's 25 fps, photo size
     assert video.audio is not None and "wrote" in capsys.readouterr().out
 
 
@@ -49,10 +62,47 @@ def test_mixed_with_face_drop_and_alpha(files, tmp_path):
     d, detector, pose = files
     out = tmp_path / "mixed.mp4"
     assert infer.main(base(d) + ["--audio", str(d / "speech.wav"), "--whisper", str(d / "tiny.pt"),
-                                 "--driving", str(d / "driving.mp4"), "--dwpose", str(detector), str(pose),
-                                 "--alpha", "0.5", "--out", str(out)]) == 0
+                                 "--driving", str(d / "driving.mp4"), "--alpha", "0.5", "--out", str(out)]) == 0
     video = read_video(out)
-    assert video.frames.shape[0] == 8 and video.fps == 16  # follows the driving video
+    # The 16 fps clip (0.5 s) becomes 13 frames at 25 fps, one more than the speech's 12: silence follows.
+    assert video.frames.shape == (13, 80, 100, 3) and video.fps == 25
+    shortest = tmp_path / "shortest.mp4"
+    assert infer.main(base(d) + ["--audio", str(d / "speech.wav"), "--whisper", str(d / "tiny.pt"),
+                                 "--driving", str(d / "driving.mp4"), "--audio-end", "shortest",
+                                 "--out", str(shortest)]) == 0
+    assert read_video(shortest).frames.shape[0] == 12
+
+
+def test_driving_video_is_resampled_to_the_model_rate_by_its_times(files, tmp_path):
+    """An event at t = 1.0 s of a 30 fps clip lands on frame 25; a variable-rate clip follows its stamps."""
+    d, _, _ = files
+    frames = np.zeros((60, 32, 32, 3), np.uint8)
+    frames[30] = 255  # shown from t = 1.0 s
+    write_video(tmp_path / "30fps.mp4", frames, 30.0)
+    args = infer.parse_args(base(d, crop=False) + ["--driving", str(tmp_path / "30fps.mp4"), "--out", "x.mp4"])
+    reference = infer.Reference(torch.zeros(64, 64, 3), np.zeros((64, 64, 3), np.uint8), None, None)
+    driving = infer.prepare_driving(args, read_video(tmp_path / "30fps.mp4"), 25.0, None, reference)
+    brightness = driving.mean(dim=(1, 2, 3))
+    assert driving.shape[0] == 50 and int(brightness.argmax()) == 25 and brightness[24] < 0.1 < 0.9 < brightness[25]
+
+    variable = tmp_path / "variable.mp4"
+    stamps = [0, 20, 40, 60, 80, 100, 300, 500, 700, 900]  # ms: 50 fps for 0.1 s, then 5 fps
+    with av.open(str(variable), "w") as container:
+        stream = container.add_stream("libx264", rate=50)
+        stream.width, stream.height, stream.pix_fmt = 32, 32, "yuv420p"
+        stream.time_base = Fraction(1, 1000)
+        for k, ms in enumerate(stamps):
+            frame = av.VideoFrame.from_ndarray(np.full((32, 32, 3), 25 * k, np.uint8), format="rgb24")
+            frame.pts, frame.time_base = ms, Fraction(1, 1000)
+            container.mux(stream.encode(frame))
+        container.mux(stream.encode())
+    decoded = read_video(variable)
+    np.testing.assert_allclose(decoded.frame_times(), np.array(stamps) / 1000, atol=1e-3)
+    driving = infer.prepare_driving(args, decoded, 25.0, None, reference)
+    levels = np.round(driving.mean(dim=(1, 2, 3)).numpy() * 255 / 25).astype(int)
+    assert len(levels) == 28  # 0.9 s + the last gap (0.2 s) at 25 fps
+    # t = 0.32 .. 0.48 s: nearest stamp 0.3 s, a tie at 0.4 s (the earlier wins), then 0.5 s
+    assert list(levels[:3]) == [0, 2, 4] and list(levels[8:13]) == [6, 6, 6, 7, 7]
 
 
 def test_failure_leaves_no_file(files, tmp_path, capsys, monkeypatch):
@@ -67,15 +117,26 @@ def test_failure_leaves_no_file(files, tmp_path, capsys, monkeypatch):
         raise KeyboardInterrupt
 
     monkeypatch.setattr(infer, "sample_video", interrupt)
-    with pytest.raises(KeyboardInterrupt):
-        infer.main(base(d) + ["--driving", str(d / "driving.mp4"), "--out", str(out)])
+    assert infer.main(base(d) + ["--driving", str(d / "driving.mp4"), "--out", str(out)]) == 130
+    assert "interrupted; no video written" in capsys.readouterr().err
     assert list(tmp_path.iterdir()) == []
+
+
+def test_photo_without_a_face_is_named(files, tmp_path, capsys):
+    d, _, _ = files
+    nobody = stand_in_onnx(tmp_path / "nobody.onnx", [1, 3, 640, 640], {"output": raw_yolox_output()}, "images")
+    args = base(d)
+    args[args.index("--dwpose") + 1] = str(nobody)
+    assert infer.main(args + ["--driving", str(d / "driving.mp4"), "--out", str(tmp_path / "x.mp4")]) == 2
+    assert f"--reference {d / 'portrait.png'}: no face found" in capsys.readouterr().err
 
 
 @pytest.mark.parametrize("extra, message", [
     (["--audio", "a.wav"], "--audio needs --whisper"),
     ([], "give --audio, --driving or both"),
-    (["--driving", "v.mp4", "--alpha", "2"], "--alpha needs --dwpose"),
+    (["--driving", "v.mp4", "--steps", "0"], "--steps must be at least 1, got 0"),
+    (["--driving", "v.mp4", "--frames", "0"], "--frames must be at least 1"),
+    (["--driving", "v.mp4", "--extend", "bounce"], "invalid choice: 'bounce'"),
 ])
 def test_argument_errors(files, extra, message, capsys):
     d, _, _ = files
@@ -84,6 +145,16 @@ def test_argument_errors(files, extra, message, capsys):
     assert message in capsys.readouterr().err
 
 
+@pytest.mark.parametrize("extra, message", [
+    (["--driving", "v.mp4", "--alpha", "2"], "--alpha needs --dwpose"),
+    (["--driving", "v.mp4"], "--dwpose YOLOX POSE is needed to find the face in --reference"),
+])
+def test_argument_errors_without_dwpose(files, extra, message, capsys):
+    d, _, _ = files
+    args = base(d)[:-3]  # no --dwpose
+    with pytest.raises(SystemExit):
+        infer.main(args + extra + ["--out", "x.mp4"])
+    assert message in capsys.readouterr().err
 
 
 def test_compile_and_offload(files, tmp_path, monkeypatch):
@@ -97,22 +168,30 @@ def test_compile_and_offload(files, tmp_path, monkeypatch):
     monkeypatch.setattr(infer.DiffusersVAE, "decode", lambda self, latents: decoded_with.append(self.offload)
                         or original_decode(self, latents))
     out = tmp_path / "compiled.mp4"
-    assert infer.main(base(d) + ["--driving", str(d / "driving.mp4"), "--compile", "--offload",
-                                 "--out", str(out)]) == 0
+    assert infer.main(base(d, crop=False) + ["--driving", str(d / "driving.mp4"), "--compile", "--offload",
+                                             "--out", str(out)]) == 0
     assert compiled == [1] and decoded_with == [True]
-    assert read_video(out).frames.shape == (8, 64, 64, 3)
+    assert read_video(out).frames.shape == (13, 64, 64, 3)  # --no-crop: the centre square
 
 
-def test_official_release_with_its_settings(files, tmp_path):
-    """The release's .ckpt runs through the same command, its audio cut the release's way."""
+def test_official_release_with_its_settings(files, tmp_path, monkeypatch):
+    """The release's .ckpt runs through the same command, its audio cut the release's way and its
+    driving rectangles moved onto the portrait's face."""
+    from megactor_core.landmarks import release_drop
     from tests.tiny_models import tiny_release_file
 
     d, _, _ = files
+    aligned_to = []
+    original = release_drop.release_face_drop
+    monkeypatch.setattr("megactor_core.landmarks.release_face_drop",
+                        lambda frames, landmarks, keep, reference=None: aligned_to.append(reference)
+                        or original(frames, landmarks, keep, reference))
     checkpoint = tiny_release_file(tmp_path / "megactor-sigma.ckpt", audio_dim=16)
     args = base(d)
     args[args.index("--checkpoint") + 1] = str(checkpoint)
     args[args.index("--size") + 1] = "128"  # the tiny UNet halves the latent three times
     out = tmp_path / "release.mp4"
-    assert infer.main(args + ["--audio", str(d / "speech.wav"), "--whisper", str(d / "tiny.pt"),
-                              "--release-settings", "--out", str(out)]) == 0
-    assert read_video(out).frames.shape == (12, 128, 128, 3)  # 0.5 s at the default 25 fps
+    assert infer.main(args + ["--audio", str(d / "speech.wav"), "--whisper", str(d / "tiny.pt"), "--driving",
+                              str(d / "driving.mp4"), "--release-settings", "--out", str(out)]) == 0
+    assert read_video(out).frames.shape == (13, 80, 100, 3)
+    assert len(aligned_to) == 1 and aligned_to[0].width == 128  # the cropped portrait's landmarks
