@@ -51,7 +51,8 @@ def test_loader_node_loads_a_checkpoint(plugin, tmp_path, precision, dtype):
     (tmp_path / "models" / "megactor" / "notes.txt").write_text("not a model")
     node = plugin.NODE_CLASS_MAPPINGS["MegActorLoadModel"]
     assert node.INPUT_TYPES()["required"]["checkpoint"][0] == ["tiny.safetensors"]
-    (handle,) = node().load("tiny.safetensors", precision)
+    handle, fps = node().load("tiny.safetensors", precision)
+    assert fps == 25.0  # the rate the model generates at, from its config
     assert handle.dtype == dtype and handle.load_device == torch.device("cpu")
     # The plugin package has its own copy of megactor_core, so compare values, not classes.
     assert handle.model.config.to_dict() == model.config.to_dict()
@@ -70,8 +71,8 @@ def test_loader_node_can_compile_the_blocks(plugin, tmp_path):
     save_checkpoint(randomize(MegActorSigma(tiny_config())), tmp_path / "models" / "megactor" / "tiny.safetensors")
     node = plugin.NODE_CLASS_MAPPINGS["MegActorLoadModel"]
     assert node.INPUT_TYPES()["required"]["torch_compile"][1]["default"] is False
-    (plain,) = node().load("tiny.safetensors", "auto")
-    (compiled,) = node().load("tiny.safetensors", "auto", torch_compile=True)
+    plain, _ = node().load("tiny.safetensors", "auto")
+    compiled, _ = node().load("tiny.safetensors", "auto", torch_compile=True)
     assert all(b._compiled_call_impl is None for b in plain.model.denoiser.blocks)
     assert all(b._compiled_call_impl is not None for b in compiled.model.denoiser.blocks)
 
@@ -82,6 +83,6 @@ def test_loader_node_loads_the_official_release(plugin, tmp_path):
     tiny_release_file(tmp_path / "models" / "megactor" / "megactor-sigma.ckpt")
     node = plugin.NODE_CLASS_MAPPINGS["MegActorLoadModel"]
     assert "megactor-sigma.ckpt" in node.INPUT_TYPES()["required"]["checkpoint"][0]
-    (handle,) = node().load("megactor-sigma.ckpt", "auto")
+    handle, _ = node().load("megactor-sigma.ckpt", "auto")
     assert type(handle.model).__name__ == "MegActorSigmaSD15" and handle.model.config.audio_style == "sd15-release"
     assert all(p.dtype == torch.float32 for p in handle.model.parameters())

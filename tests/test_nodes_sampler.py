@@ -26,10 +26,10 @@ SETTINGS = dict(steps=2, scheduler="ddim", zero_terminal_snr=False, guidance_sca
 
 
 def test_audio_and_driving_to_frames(plugin):
-    (model,) = run(plugin, "MegActorLoadModel", "tiny.safetensors", "auto")
+    model, _ = run(plugin, "MegActorLoadModel", "tiny.safetensors", "auto")
     (whisper,) = run(plugin, "MegActorLoadWhisper", "tiny.pt", "auto")
-    audio = {"waveform": 0.05 * torch.randn(1, 1, 16000), "sample_rate": 16000}
-    features, count = run(plugin, "MegActorAudioEncode", audio, whisper, 6.0, 0, 4)
+    audio = {"waveform": 0.05 * torch.randn(1, 1, 3840), "sample_rate": 16000}  # 0.24 s
+    features, count = run(plugin, "MegActorAudioEncode", audio, whisper, 25.0, 0, 4)
     reference = torch.rand(1, 64, 64, 3)
     driving = torch.rand(count, 64, 64, 3)
     latent, images = run(plugin, "MegActorSampler", model, VAEStub(tiny_vae()), reference, 0, **SETTINGS,
@@ -41,7 +41,7 @@ def test_audio_and_driving_to_frames(plugin):
 
 
 def test_cancel_from_comfyui(plugin):
-    (model,) = run(plugin, "MegActorLoadModel", "tiny.safetensors", "auto")
+    model, _ = run(plugin, "MegActorLoadModel", "tiny.safetensors", "auto")
     sys.modules["comfy.model_management"].interrupted = True
     with pytest.raises(InterruptedError):
         run(plugin, "MegActorSampler", model, VAEStub(tiny_vae()), torch.rand(1, 64, 64, 3), 0, **SETTINGS,
@@ -49,7 +49,13 @@ def test_cancel_from_comfyui(plugin):
 
 
 def test_mismatch_is_explained(plugin):
-    (model,) = run(plugin, "MegActorLoadModel", "tiny.safetensors", "auto")
-    with pytest.raises(ValueError, match="driving frames cover 3 frames but 8 were asked for"):
+    model, _ = run(plugin, "MegActorLoadModel", "tiny.safetensors", "auto")
+    with pytest.raises(ValueError, match="driving frames cover 3 frames but the video has 8; choose an extend"):
         run(plugin, "MegActorSampler", model, VAEStub(tiny_vae()), torch.rand(1, 64, 64, 3), 8, **SETTINGS,
-            driving=torch.rand(3, 64, 64, 3))
+            extend="error", driving=torch.rand(3, 64, 64, 3))
+    (whisper,) = run(plugin, "MegActorLoadWhisper", "tiny.pt", "auto")
+    audio = {"waveform": 0.05 * torch.randn(1, 1, 8000), "sample_rate": 16000}
+    features, _ = run(plugin, "MegActorAudioEncode", audio, whisper, 30.0, 0, 4)
+    with pytest.raises(ValueError, match="cut for 30 fps; this model generates at 25 fps"):
+        run(plugin, "MegActorSampler", model, VAEStub(tiny_vae()), torch.rand(1, 64, 64, 3), 0, **SETTINGS,
+            audio_features=features)

@@ -23,7 +23,7 @@ from megactor_core.video_io import find_videos, read_video, write_video
 from tests.synthetic_faces import landmarks_of
 from tests.tiny_models import face_dwpose_files, raw_yolox_output, stand_in_onnx, tiny_vae, tiny_whisper_file
 
-FPS = 10
+FPS = 25  # the model's rate, so preprocessing keeps every frame
 SIZE = 64
 SAMPLE_RATE = 16000
 
@@ -228,6 +228,26 @@ def test_other_options_or_videos_are_refused(models, dwpose, codec, tmp_path, ca
     assert cli(models, [tmp_path / "videos"], out) == 2
     assert "other videos (1 new" in capsys.readouterr().err
     assert (out / "preprocess.json").read_text() == made
+
+
+def test_videos_are_resampled_to_the_model_rate(models, dwpose, tmp_path):
+    """A 10 fps video becomes 25 fps clips (its 1.6 s: 40 frames, 5 clips of 8); --fps 0 keeps 10 fps."""
+    hull = cv2.convexHull(np.round(stand_in_face(dwpose, 96, 96)[:27]).astype(np.int32))
+    images = np.zeros((16, 96, 96, 3), np.uint8)
+    for k, image in enumerate(images):
+        image[:] = 10 * k  # the background tells the frame's number
+        cv2.fillConvexPoly(image, hull, (230, 210, 190))
+    write_video(tmp_path / "videos" / "slow.mp4", images, 10.0)
+    assert cli(models, [tmp_path / "videos"], tmp_path / "at25") == 0
+    data = ShardDataset(tmp_path / "at25")
+    assert len(data.clips) == 5 and {c["fps"] for c in data.clips} == {25.0}
+    order = sorted(range(5), key=lambda c: data.clips[c]["first_frame"])
+    corner = [data.read(c, list(range(8))).frames[:, :4, :4].mean(axis=(1, 2, 3)) for c in order]
+    numbers = np.round(np.concatenate(corner) / 10).astype(int)
+    assert list(numbers[:10]) == [0, 0, 1, 1, 2, 2, 2, 3, 3, 4]  # output frame j shows source frame round(j * 0.4)
+    assert cli(models, [tmp_path / "videos"], tmp_path / "own", "--fps", "0") == 0
+    data = ShardDataset(tmp_path / "own")
+    assert len(data.clips) == 2 and {c["fps"] for c in data.clips} == {10.0}
 
 
 def test_unreadable_and_faceless_videos_are_skipped(models, dwpose, codec, tmp_path, caplog):

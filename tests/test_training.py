@@ -231,7 +231,7 @@ def test_stage_checkpoint_loads_in_the_loader_node_and_samples(dataset, init, tm
     os.replace(exported, models / "megactor" / exported.name)
     plugin = load_plugin(monkeypatch, models)
     loader = plugin.NODE_CLASS_MAPPINGS["MegActorLoadModel"]()
-    (model,) = getattr(loader, loader.FUNCTION)(exported.name, "auto")
+    model, _ = getattr(loader, loader.FUNCTION)(exported.name, "auto")
     sampler = plugin.NODE_CLASS_MAPPINGS["MegActorSampler"]()
     driving = torch.from_numpy(ShardDataset(dataset).read(0, range(3)).frames).float() / 255
     latent, images = getattr(sampler, sampler.FUNCTION)(

@@ -26,7 +26,6 @@ from functools import partial
 from pathlib import Path
 from typing import Protocol
 
-import cv2
 import numpy as np
 import torch
 from tqdm.contrib.logging import logging_redirect_tqdm
@@ -37,6 +36,7 @@ from ..dtypes import DTYPES, parse_dtype
 from ..landmarks import FaceLandmarks
 from ..landmarks.crop import crop_frames, face_box
 from ..pipeline.codec import LatentCodec
+from ..pipeline.timeline import resample_indices
 from ..progress import progress_bar
 from ..video_io import VIDEO_SUFFIXES, SourceVideo, find_videos, read_video
 from .masks import latent_regions
@@ -91,7 +91,8 @@ class _CroppedVideo:
     audio: AudioFeatures | None
 
 
-def check_options(size: int, clip_frames: int, videos_per_shard: int, face_scale: float) -> None:
+def check_options(size: int, clip_frames: int, videos_per_shard: int, face_scale: float, fps: float | None = None
+                  ) -> None:
     """A clear error for options that cannot make a dataset."""
     if size <= 0 or size % SIZE_MULTIPLE:
         raise ValueError(f"size must be a positive multiple of {SIZE_MULTIPLE} (the model's token size), got {size}")
@@ -100,6 +101,8 @@ def check_options(size: int, clip_frames: int, videos_per_shard: int, face_scale
                          f"{videos_per_shard}")
     if face_scale <= 0:
         raise ValueError(f"face scale must be positive, got {face_scale}")
+    if fps is not None and not fps > 0:
+        raise ValueError(f"fps must be positive (or None to keep each video's rate), got {fps}")
 
 
 def clip_key(video: SourceVideo, position: int, clip: int) -> str:
@@ -120,21 +123,24 @@ def preprocess_videos(
     clip_frames: int = 48,
     videos_per_shard: int = 16,
     face_scale: float = 2.0,
+    fps: float | None = 25.0,
     progress: Progress | None = None,
 ) -> PreprocessSummary:
     """Write the shards of ``videos`` (from :func:`find_videos`) that ``out`` lacks, then its index.
 
     ``landmarker`` finds one face in full frames, ``codec`` gives the latents and
-    ``audio_encoder`` (optional) the audio features, for a dataset with sound. The options and
+    ``audio_encoder`` (optional) the audio features, for a dataset with sound. Videos are resampled
+    to ``fps`` by their frame times (the rate the model will generate at; None keeps each video's
+    own). The options and
     the video list are kept in ``out/preprocess.json``; a folder made with others is refused,
     since a shard's videos follow from both. ``progress(done, total)`` counts videos.
     """
-    check_options(size, clip_frames, videos_per_shard, face_scale)
+    check_options(size, clip_frames, videos_per_shard, face_scale, fps)
     out = Path(out)
     options = dict(size=size, clip_frames=clip_frames, videos_per_shard=videos_per_shard, face_scale=face_scale,
-                   audio=audio_encoder is not None)
+                   audio=audio_encoder is not None, fps=fps)
     _claim_folder(out, options, videos)
-    maker = _ClipMaker(landmarker, codec, audio_encoder, size, clip_frames, face_scale,
+    maker = _ClipMaker(landmarker, codec, audio_encoder, size, clip_frames, face_scale, fps,
                        PreprocessSummary(out, videos=len(videos)))
     for first in range(0, len(videos), videos_per_shard):
         shard = out / SHARD_PATTERN.format(first // videos_per_shard)
@@ -185,6 +191,7 @@ class _ClipMaker:
     size: int
     clip_frames: int
     face_scale: float
+    fps: float | None
     summary: PreprocessSummary
 
     def shard_clips(self, videos: Sequence[SourceVideo], positions: range,
@@ -208,6 +215,9 @@ class _ClipMaker:
         """Read, find the face, crop and encode the audio; a ValueError says why the video cannot be
         used. Only the cropped frames are kept, so the full-size ones are freed on return."""
         decoded = read_video(video.path)
+        fps = decoded.fps if self.fps is None else self.fps
+        if self.fps is not None:
+            decoded.frames = decoded.frames[resample_indices(decoded.frame_times(), fps)]
         n = len(decoded.frames)
         if n < self.clip_frames:
             raise ValueError(f"{n} frames, fewer than one clip of {self.clip_frames}")
@@ -218,8 +228,8 @@ class _ClipMaker:
         frames, landmarks = crop_frames(decoded.frames, landmarks, crop)
         audio = None
         if self.audio_encoder is not None:
-            audio = self.audio_encoder(torch.from_numpy(decoded.audio), decoded.sample_rate, decoded.fps, frames=n)
-        return _CroppedVideo(video, decoded.fps, frames, landmarks, audio)
+            audio = self.audio_encoder(torch.from_numpy(decoded.audio), decoded.sample_rate, fps, frames=n)
+        return _CroppedVideo(video, fps, frames, landmarks, audio)
 
     def clips(self, video: _CroppedVideo, position: int) -> Iterator[Clip]:
         """Consecutive clips of ``clip_frames`` frames; a shorter rest at the end is dropped."""
@@ -262,11 +272,15 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--videos-per-shard", type=int, default=16, help="videos per tar shard (default 16)")
     p.add_argument("--face-scale", type=float, default=2.0,
                    help="crop side as a multiple of the largest face size in the video (default 2)")
+    p.add_argument("--fps", type=float, default=25.0,
+                   help="resample every video to this frame rate, the rate the model will generate at (default 25; "
+                        "0 keeps each video's own)")
     p.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     p.add_argument("--dtype", choices=sorted(DTYPES), help="VAE precision (default: fp16 on CUDA, fp32 on CPU)")
     args = p.parse_args(argv)
+    args.fps = args.fps or None
     try:
-        check_options(args.size, args.clip_frames, args.videos_per_shard, args.face_scale)
+        check_options(args.size, args.clip_frames, args.videos_per_shard, args.face_scale, args.fps)
     except ValueError as exc:
         p.error(str(exc))
     return args
@@ -311,7 +325,7 @@ def run(args: argparse.Namespace) -> PreprocessSummary:
     with progress_bar("preprocessing", "video", total=len(videos)) as progress:
         return preprocess_videos(videos, args.out, landmarker=landmarker, codec=codec, audio_encoder=audio_encoder,
                                  size=args.size, clip_frames=args.clip_frames, videos_per_shard=args.videos_per_shard,
-                                 face_scale=args.face_scale, progress=progress)
+                                 face_scale=args.face_scale, fps=args.fps, progress=progress)
 
 
 def main(argv: list[str] | None = None) -> int:
