@@ -43,6 +43,7 @@ from .pipeline import (
     SCHEDULERS,
     DiffusersVAE,
     SamplerSettings,
+    decode_video,
     release_settings,
     resample_indices,
     sample_video,
@@ -235,7 +236,9 @@ def run(args: argparse.Namespace) -> Path:
         model.to("cpu")
         if device.type == "cuda":
             torch.cuda.empty_cache()
-    images = (codec.decode(latents).numpy() * 255).round().astype(np.uint8)
+    with progress_bar("decoding", "frame") as progress:
+
+        images = (decode_video(codec, latents, progress=progress).numpy() * 255).round().astype(np.uint8)
     if reference.crop is not None:
         images = paste_back(reference.photo, images, reference.crop, paste_mask(reference.landmarks, args.feather))
     return write_video(args.out, images, fps, audio=sound, sample_rate=rate)

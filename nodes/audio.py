@@ -6,6 +6,7 @@ import logging
 from dataclasses import dataclass
 
 import comfy.model_management as mm
+import comfy.model_patcher
 import torch
 
 from ..megactor_core.audio import AUDIO_STYLES, AudioFeatures, WhisperEncoder, encode_audio, load_whisper_encoder
@@ -20,12 +21,14 @@ log = logging.getLogger(__name__)
 
 @dataclass
 class WhisperModel:
-    """The frozen encoder, kept on the offload device between runs."""
+    """The frozen encoder in a ComfyUI ModelPatcher (ComfyUI's model management moves it)."""
 
-    encoder: WhisperEncoder
-    load_device: torch.device
-    offload_device: torch.device
+    patcher: comfy.model_patcher.ModelPatcher
     dtype: torch.dtype
+
+    @property
+    def encoder(self) -> WhisperEncoder:
+        return self.patcher.model
 
 
 class LoadWhisperModel:
@@ -47,13 +50,14 @@ class LoadWhisperModel:
         }
 
     def load(self, model: str, precision: str):
-        encoder = load_whisper_encoder(model_path("whisper", model))
         load_device, offload_device = mm.get_torch_device(), mm.text_encoder_offload_device()
         if precision == "auto":
             dtype = torch.float16 if mm.should_use_fp16(load_device) else torch.float32
         else:
             dtype = parse_dtype(precision)
-        return (WhisperModel(encoder.to(offload_device, dtype), load_device, offload_device, dtype),)
+        encoder = load_whisper_encoder(model_path("whisper", model), dtype)
+        patcher = comfy.model_patcher.ModelPatcher(encoder, load_device=load_device, offload_device=offload_device)
+        return (WhisperModel(patcher, dtype),)
 
 
 class AudioEncode:
@@ -91,14 +95,11 @@ class AudioEncode:
             raise ValueError("audio must be a ComfyUI AUDIO: a dict with 'waveform' [batch, channels, samples] "
                              f"and 'sample_rate'; got {type(audio).__name__}")
         progress = comfy_progress()
-        encoder = whisper.encoder.to(whisper.load_device)
-        try:
-            features: AudioFeatures = encode_audio(
-                encoder, audio["waveform"], audio["sample_rate"], fps,
-                frames=frame_count or None, context=context, style=style, progress=progress,
-            )
-        finally:
-            whisper.encoder.to(whisper.offload_device)
+        mm.load_models_gpu([whisper.patcher], force_full_load=True)
+        features: AudioFeatures = encode_audio(
+            whisper.encoder, audio["waveform"], audio["sample_rate"], fps,
+            frames=frame_count or None, context=context, style=style, progress=progress,
+        )
         if features.padded_frames:
             log.warning("MegActor-Σ Audio Encode: the audio covers %d frames; %d more were padded with silence",
                         features.frames - features.padded_frames, features.padded_frames)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import comfy.model_management as mm
+import comfy.model_patcher
 import torch
 
 from ..megactor_core.dtypes import DTYPES, parse_dtype
@@ -16,13 +17,24 @@ MODEL_TYPE = "MEGACTOR_MODEL"
 
 @dataclass
 class MegActorModel:
-    """What the loader gives other nodes: the network, kept on the offload device between runs."""
+    """What the loader gives other nodes: the network in a ComfyUI ModelPatcher, so ComfyUI's model
+    management moves it (loads it for sampling, unloads it when another model needs the room)."""
 
-    model: AnyMegActor
-    load_device: torch.device
-    offload_device: torch.device
+    patcher: comfy.model_patcher.ModelPatcher
     dtype: torch.dtype
     path: str
+
+    @property
+    def model(self) -> AnyMegActor:
+        return self.patcher.model
+
+    @property
+    def load_device(self) -> torch.device:
+        return self.patcher.load_device
+
+    @property
+    def offload_device(self) -> torch.device:
+        return self.patcher.offload_device
 
 
 class LoadMegActorModel:
@@ -69,4 +81,5 @@ class LoadMegActorModel:
         model = load_model(path, device=offload_device, dtype=dtype)
         if torch_compile:
             model.compile_blocks()
-        return (MegActorModel(model, load_device, offload_device, dtype, path), float(model.config.fps))
+        patcher = comfy.model_patcher.ModelPatcher(model, load_device=load_device, offload_device=offload_device)
+        return (MegActorModel(patcher, dtype, path), float(model.config.fps))

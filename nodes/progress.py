@@ -1,20 +1,31 @@
-"""The core library's progress hook, as ComfyUI shows and cancels long work."""
+"""The core library's progress hooks, as ComfyUI shows and cancels long work."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
-
 import comfy.model_management as mm
 import comfy.utils
+import torch
 
 
-def comfy_progress() -> Callable[[int, int], None]:
+class ComfyProgress:
     """A ``progress(done, total)`` hook that moves a ComfyUI ProgressBar and raises ComfyUI's
-    interrupt when the user cancels (the core stops where it calls the hook)."""
-    bar = comfy.utils.ProgressBar(1)
+    interrupt when the user cancels (the core stops where it calls the hook). With a latent
+    ``previewer`` (``latent_preview.get_previewer``), :meth:`preview` shows images on that bar."""
 
-    def progress(done: int, total: int) -> None:
+    def __init__(self, previewer=None) -> None:
+        self.bar = comfy.utils.ProgressBar(1)
+        self.previewer = previewer
+
+    def __call__(self, done: int, total: int) -> None:
         mm.throw_exception_if_processing_interrupted()
-        bar.update_absolute(done, total)
+        self.bar.update_absolute(done, total)
 
-    return progress
+    def preview(self, step: int, steps: int, x0: torch.Tensor) -> None:
+        """The sampler's preview hook: the middle frame's current estimate, on the bar."""
+        if self.previewer is not None:
+            image = self.previewer.decode_latent_to_preview_image("JPEG", x0)
+            self.bar.update_absolute(self.bar.current, self.bar.total, image)
+
+
+def comfy_progress(previewer=None) -> ComfyProgress:
+    return ComfyProgress(previewer)

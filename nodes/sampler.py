@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import comfy.latent_formats
 import comfy.model_management as mm
+import latent_preview
 import torch
 
 from ..megactor_core.pipeline import (
@@ -11,6 +13,7 @@ from ..megactor_core.pipeline import (
     SCHEDULERS,
     WINDOW_SCHEDULES,
     SamplerSettings,
+    decode_video,
     sample_video,
 )
 from .audio import AUDIO_FEATURES_TYPE
@@ -110,14 +113,17 @@ class MegActorSampler:
                                    init_from_reference=init_from_reference,
                                    uncond_without_reference=uncond_without_reference, extend=extend,
                                    audio_end=audio_end)
-        progress = comfy_progress()
         codec = ComfyVAE(vae)
-        model.model.to(model.load_device)
-        try:
-            latents = sample_video(model.model, codec, reference[:1], settings, audio=audio_features,
-                                   driving=driving, frames=frame_count or None, device=model.load_device,
-                                   progress=progress)
-        finally:
-            model.model.to(model.offload_device)
-            mm.soft_empty_cache()
-        return ({"samples": latents}, codec.decode(latents))
+        mm.load_models_gpu([model.patcher], force_full_load=True)
+        progress = comfy_progress(_previewer(model))
+        latents = sample_video(model.model, codec, reference[:1], settings, audio=audio_features, driving=driving,
+                               frames=frame_count or None, device=model.load_device, progress=progress,
+                               preview=progress.preview)
+        return ({"samples": latents}, decode_video(codec, latents, progress=comfy_progress()))
+
+
+def _previewer(model: MegActorModel):
+    """ComfyUI's latent previewer for SD latents (latent2rgb, or TAESD when the user has it)."""
+    if model.model.config.latent_channels != 4:
+        return None
+    return latent_preview.get_previewer(model.load_device, comfy.latent_formats.SD15())

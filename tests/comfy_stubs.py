@@ -62,6 +62,15 @@ def model_management_stub() -> types.ModuleType:
     mm.should_use_fp16 = lambda device=None, model_params=0, prioritize_performance=True, manual_cast=False: False
     mm.interrupted = False
     mm.soft_empty_cache = lambda force=False: None
+    mm.loaded = []  # what load_models_gpu was asked to load, in order
+
+    def load_models_gpu(models, memory_required=0, force_patch_weights=False, minimum_memory_required=None,
+                        force_full_load=False):
+        for patcher in models:
+            patcher.model.to(patcher.load_device)
+            mm.loaded.append(patcher)
+
+    mm.load_models_gpu = load_models_gpu
 
     def throw_exception_if_processing_interrupted():
         if mm.interrupted:
@@ -72,16 +81,41 @@ def model_management_stub() -> types.ModuleType:
 
 
 class ProgressBar:
-    """Records what ComfyUI's progress bar would show."""
+    """Records what ComfyUI's progress bar would show (and the previews shown on it)."""
 
     updates: list[tuple[int, int]] = []
+    previews: list = []
 
     def __init__(self, total: int) -> None:
         self.total = total
+        self.current = 0
 
     def update_absolute(self, value: int, total: int | None = None, preview=None) -> None:
         self.total = total or self.total
+        self.current = min(value, self.total)
         ProgressBar.updates.append((value, self.total))
+        if preview is not None:
+            ProgressBar.previews.append(preview)
+
+
+class ModelPatcher:
+    """ComfyUI's ``comfy.model_patcher.ModelPatcher`` as far as the nodes use it."""
+
+    def __init__(self, model, load_device, offload_device, size=0, weight_inplace_update=False) -> None:
+        self.model, self.load_device, self.offload_device = model, load_device, offload_device
+
+
+class SD15LatentFormat:
+    latent_channels = 4
+    scale_factor = 0.18215
+
+
+class Previewer:
+    """ComfyUI's latent2rgb previewer: the latent [1, C, h, w] it is given, as an image stand-in."""
+
+    def decode_latent_to_preview_image(self, preview_format, x0):
+        assert x0.ndim == 4 and x0.shape[0] == 1
+        return (preview_format, x0.shape, 512)
 
 
 def load_plugin(monkeypatch, models_dir: Path) -> types.ModuleType:
@@ -90,10 +124,17 @@ def load_plugin(monkeypatch, models_dir: Path) -> types.ModuleType:
     comfy.model_management = model_management_stub()
     comfy.utils = _module("comfy.utils")
     comfy.utils.ProgressBar = ProgressBar
-    ProgressBar.updates = []
+    ProgressBar.updates, ProgressBar.previews = [], []
+    comfy.model_patcher = _module("comfy.model_patcher")
+    comfy.model_patcher.ModelPatcher = ModelPatcher
+    comfy.latent_formats = _module("comfy.latent_formats")
+    comfy.latent_formats.SD15 = SD15LatentFormat
+    preview = _module("latent_preview")
+    preview.get_previewer = lambda device, latent_format: Previewer()
     monkeypatch.setitem(sys.modules, "comfy", comfy)
-    monkeypatch.setitem(sys.modules, "comfy.model_management", comfy.model_management)
-    monkeypatch.setitem(sys.modules, "comfy.utils", comfy.utils)
+    for name in ("model_management", "utils", "model_patcher", "latent_formats"):
+        monkeypatch.setitem(sys.modules, f"comfy.{name}", getattr(comfy, name))
+    monkeypatch.setitem(sys.modules, "latent_preview", preview)
     monkeypatch.setitem(sys.modules, "folder_paths", folder_paths_stub(models_dir))
     name = "megactor_plugin"
     for key in [k for k in sys.modules if k == name or k.startswith(name + ".")]:

@@ -36,8 +36,30 @@ def test_audio_and_driving_to_frames(plugin):
                          audio_features=features, driving=driving)
     assert latent["samples"].shape == (6, 4, 8, 8)
     assert images.shape == (6, 64, 64, 3)
-    assert ProgressBar.updates[-1] == (2 * 2, 2 * 2)  # steps x windows
-    assert next(model.model.parameters()).device == model.offload_device
+    assert (2 * 2, 2 * 2) in ProgressBar.updates  # sampling: steps x windows
+    assert ProgressBar.updates[-1] == (6, 6)  # then decoding, a chunk of frames at a time
+    # A live preview per step: the middle frame's latent, through ComfyUI's previewer.
+    assert ProgressBar.previews == [("JPEG", (1, 4, 8, 8), 512)] * 2
+    # The model and Whisper were loaded by ComfyUI's model management, not moved by hand.
+    loaded = [patcher.model for patcher in sys.modules["comfy.model_management"].loaded]
+    assert loaded == [whisper.encoder, model.model]
+
+
+def test_cancel_during_decode_stops_within_a_chunk(plugin, monkeypatch):
+    model, _ = run(plugin, "MegActorLoadModel", "tiny.safetensors", "auto")
+    vae, decoded = VAEStub(tiny_vae()), []
+    original = vae.decode
+
+    def decode(samples):
+        decoded.append(samples.shape[0])
+        sys.modules["comfy.model_management"].interrupted = True  # the user cancels during the first chunk
+        return original(samples)
+
+    monkeypatch.setattr(vae, "decode", decode)
+    with pytest.raises(InterruptedError):
+        run(plugin, "MegActorSampler", model, vae, torch.rand(1, 64, 64, 3), 20, **SETTINGS,
+            driving=torch.rand(20, 64, 64, 3))
+    assert decoded == [8]  # one chunk of 8 frames, not the other 12
 
 
 def test_cancel_from_comfyui(plugin):

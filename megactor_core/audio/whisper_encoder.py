@@ -80,8 +80,8 @@ class WhisperEncoder(nn.Module):
         return torch.stack(states, dim=1)
 
 
-def load_whisper_encoder(path: str | Path) -> WhisperEncoder:
-    """Load an openai-whisper ``.pt`` file or a Hugging Face Whisper folder (CPU, float32, eval)."""
+def load_whisper_encoder(path: str | Path, dtype: torch.dtype = torch.float32) -> WhisperEncoder:
+    """Load an openai-whisper ``.pt`` file or a Hugging Face Whisper folder (CPU, eval, in ``dtype``)."""
     from whisper.model import AudioEncoder  # openai-whisper; imported here so importing us stays light
 
     path = Path(path)
@@ -104,7 +104,7 @@ def load_whisper_encoder(path: str | Path) -> WhisperEncoder:
         raise WhisperError(f"{path} does not fit a Whisper encoder of its own dimensions {dims}: "
                            f"missing {missing[:3]}, wrong shapes {wrong[:3]}")
     encoder.load_state_dict({k: state[k].float() for k in own})
-    return WhisperEncoder(encoder, dims["n_mels"]).eval().requires_grad_(False)
+    return WhisperEncoder(encoder, dims["n_mels"]).to(dtype).eval().requires_grad_(False)
 
 
 def _read_openai_file(path: Path) -> tuple[dict, dict[str, torch.Tensor]]:

@@ -1,6 +1,6 @@
 """Sampling: reference cache, guidance, schedulers, context windows."""
 
-from .codec import DiffusersVAE, LatentCodec
+from .codec import DiffusersVAE, LatentCodec, decode_video
 from .sampler import WINDOW_SCHEDULES, SamplerSettings, match_controls, release_settings, sample_video
 from .timeline import AUDIO_ENDS, EXTEND_POLICIES, constant_rate_indices, extend_indices, resample_indices
 from .schedulers import SCHEDULERS, TRAIN_SCHEDULE, make_scheduler
@@ -18,6 +18,7 @@ __all__ = [
     "blend_weights",
     "constant_rate_indices",
     "context_windows",
+    "decode_video",
     "extend_indices",
     "make_scheduler",
     "match_controls",

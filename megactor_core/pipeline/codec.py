@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Protocol
 
@@ -22,6 +22,21 @@ class LatentCodec(Protocol):
     def encode(self, images: torch.Tensor) -> torch.Tensor: ...
 
     def decode(self, latents: torch.Tensor) -> torch.Tensor: ...
+
+
+def decode_video(codec: LatentCodec, latents: torch.Tensor, *, chunk: int = 8,
+                 progress: Callable[[int, int], None] | None = None) -> torch.Tensor:
+    """Unscaled latents ``[N, C, h, w]`` -> frames ``[N, H, W, 3]`` in 0..1 (float32, CPU), ``chunk``
+    frames at a time, so the decoder's memory does not grow with the video; ``progress(done,
+    total)`` after each chunk (raising from it cancels)."""
+    if chunk < 1:
+        raise ValueError(f"chunk must be at least 1 frame, got {chunk}")
+    frames = []
+    for start in range(0, latents.shape[0], chunk):
+        frames.append(codec.decode(latents[start:start + chunk]).float().cpu())
+        if progress is not None:
+            progress(min(start + chunk, latents.shape[0]), latents.shape[0])
+    return torch.cat(frames)
 
 
 class DiffusersVAE:

@@ -23,6 +23,9 @@ from .timeline import AUDIO_ENDS, EXTEND_POLICIES, extend_indices, video_length
 from .windows import blend_weights, context_windows, shifted_windows
 
 Progress = Callable[[int, int], None]
+# preview(step, steps, x0): after each denoising step, the current estimate of the clean latent of
+# the video's middle frame, [1, C, h, w] in the model's (scaled) latent space.
+Preview = Callable[[int, int, torch.Tensor], None]
 # Pixels per DiT token: the SD VAE's 8 times the patch size 2.
 TOKEN_PIXELS = 16
 DRIVING_CHUNK = 16
@@ -132,6 +135,7 @@ def sample_video(
     frames: int | None = None,
     device: torch.device | str = "cpu",
     progress: Progress | None = None,
+    preview: Preview | None = None,
 ) -> torch.Tensor:
     """Denoise a video and return its unscaled latents ``[F, C, h, w]`` (float32, CPU).
 
@@ -140,6 +144,7 @@ def sample_video(
     reference's size. Audio features must be cut at the model's frame rate. The frame count is
     ``frames``, else the longest control's; see :func:`match_controls` for the rest.
     ``progress(done, total)`` is called after each window of each step; raising from it cancels.
+    ``preview`` (see :data:`Preview`) shows the video taking shape.
     """
     device = torch.device(device)
     dtype = next(model.parameters()).dtype
@@ -190,7 +195,11 @@ def sample_video(
             done += 1
             if progress is not None:
                 progress(done, total)
-        latents = scheduler.step(pred / weight[None, :, None, None, None], t, latents).prev_sample
+        out = scheduler.step(pred / weight[None, :, None, None, None], t, latents)
+        latents = out.prev_sample
+        if preview is not None:
+            estimate = getattr(out, "pred_original_sample", None)
+            preview(step + 1, len(scheduler.timesteps), (latents if estimate is None else estimate)[:, frames // 2])
     return (latents[0] / scale).float().cpu()
 
 
