@@ -63,7 +63,9 @@ class FaceLandmarksNode:
             "dwpose": (DWPOSE_TYPE,),
             "face_index": ("INT", {"default": 0, "min": 0, "max": 16, "tooltip": "0: the largest face"}),
             "min_score": ("FLOAT", {"default": 0.3, "min": 0.0, "max": 1.0, "step": 0.01,
-                                    "tooltip": "mean face-point confidence a face needs"}),
+                                    "tooltip": "confidence a face point needs to count as found (as "
+                                               "comfyui_controlnet_aux's 0.3); a face needs half its points, "
+                                               "missing ones are filled in"}),
         }}
 
     def detect(self, images: torch.Tensor, dwpose: DWPose, face_index: int, min_score: float):

@@ -25,7 +25,7 @@ from megactor_core.landmarks.dwpose_ops import (
     pose_batch,
     simcc_decode,
 )
-from tests.tiny_models import raw_yolox_output, stand_in_onnx
+from tests.tiny_models import colour_sensitive_yolox, raw_yolox_output, stand_in_onnx
 
 FRAME_H, FRAME_W = 360, 480
 SCALE = 640 / 480  # the letterbox scale of a 360 x 480 frame into 640 x 640
@@ -118,17 +118,35 @@ def test_letterbox_round_trip():
                                [200, 100, 260, 140], atol=1)
 
 
-def test_detector_gets_bgr_0_to_255_and_pose_gets_normalised_rgb():
+def test_detector_and_pose_model_get_rgb():
     red = np.zeros((2, 100, 100, 3), np.uint8)
     red[..., 0] = 255
     batch, scale = detector_batch(red, (64, 32))
     assert batch.shape == (2, 3, 64, 32) and batch.dtype == np.float32 and scale == 0.32
-    assert np.all(batch[:, 2, :32] == 255) and np.all(batch[:, :2, :32] == 0)  # R is the last channel
+    # 0..255, RGB as comfyui_controlnet_aux feeds it: R is the first channel
+    assert np.all(batch[:, 0, :32] == 255) and np.all(batch[:, 1:, :32] == 0)
     assert np.all(batch[:, :, 32:] == 114)
     crops, matrices = pose_batch(red, np.array([1]), np.array([[40.0, 40.0, 60.0, 60.0]]), (384, 288))
     assert crops.shape == (1, 3, 384, 288) and crops.dtype == np.float32 and matrices.shape == (1, 2, 3)
     expected = (np.array([255, 0, 0]) - [123.675, 116.28, 103.53]) / [58.395, 57.12, 57.375]
     np.testing.assert_allclose(crops[0].mean(axis=(1, 2)), expected, rtol=1e-5)
+
+
+def test_the_detector_sees_the_frame_in_rgb(tmp_path):
+    """Through onnxruntime: a detector whose box moves right with input channel 0 and left with
+    channel 2 finds the person 128 px right in a red frame, 64 px left in a blue one."""
+    detector = colour_sensitive_yolox(tmp_path / "yolox_l.onnx")
+    pose = stand_in_onnx(tmp_path / "dw-ll_ucoco_384.onnx", [1, 3, 384, 288],
+                         {"simcc_x": np.zeros((1, 133, 576)), "simcc_y": np.zeros((1, 133, 768))})
+    model = DWPose(detector, pose)
+    centres = {}
+    for name, channel in (("red", 0), ("blue", 2)):
+        frame = np.zeros((1, 640, 640, 3), np.uint8)
+        frame[..., channel] = 255
+        (person,) = model(frame)[0]
+        centres[name] = (person.box[0] + person.box[2]) / 2
+    assert centres["red"] == pytest.approx(200 + 128, abs=0.5)
+    assert centres["blue"] == pytest.approx(200 - 64, abs=0.5)
 
 
 def test_crop_round_trip():

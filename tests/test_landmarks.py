@@ -9,7 +9,8 @@ import cv2
 import numpy as np
 import pytest
 
-from megactor_core.landmarks.amplitude import amplify_motion, fit_similarity, head_motion
+from megactor_core.landmarks.amplitude import amplify_motion, head_motion
+from megactor_core.landmarks.similarity import fit_similarity
 from megactor_core.landmarks.face import MOUTH, RIGHT_EYE, track_face
 from megactor_core.landmarks.face_drop import face_drop
 from megactor_core.landmarks.head_pose import head_angles
@@ -124,6 +125,9 @@ def test_fit_similarity_recovers_a_known_transform():
     assert t.angle == pytest.approx(np.radians(-15.0)) and t.scale == pytest.approx(1.2)
     np.testing.assert_allclose(t.shift, [5.0, -3.0], atol=1e-9)
     np.testing.assert_allclose(src @ t.matrix()[:, :2].T + t.matrix()[:, 2], dst, atol=1e-9)
+    # About any other centre the fitted transform is the same map.
+    for other in (np.zeros(2), np.array([400.0, -50.0])):
+        np.testing.assert_allclose(fit_similarity(src, dst, other).apply(src), dst, atol=1e-9)
 
 
 def test_alpha_one_changes_nothing():

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
@@ -130,9 +131,35 @@ def raw_yolox_output(*detections) -> np.ndarray:
     return raw
 
 
-def face_dwpose_files(folder: Path) -> tuple[Path, Path]:
+def colour_sensitive_yolox(path: Path) -> Path:
+    """A stand-in ``yolox_l.onnx`` whose one person box moves right with the mean of input channel
+    0 (up to 8 stride-16 cells, 128 px, for a channel at 255) and left with channel 2: where it
+    finds the person tells which colour order it was fed."""
+    base = raw_yolox_output((200.0, 320.0, 200.0, 300.0, 0.95, {0: 0.95}))
+    anchor = 6400 + (320 // 16) * 40 + 200 // 16  # the stride-16 anchor holding the box
+    weights = np.zeros((3, base.size), np.float32)
+    weights[0, anchor * 85] = 8 / 255  # channel 0 shifts the centre's x offset right (in cells)
+    weights[2, anchor * 85] = -4 / 255  # channel 2 shifts it left
+    nodes = [helper.make_node("ReduceMean", ["images"], ["means"], axes=[2, 3], keepdims=0),
+             helper.make_node("MatMul", ["means", "weights"], ["shift"]),
+             helper.make_node("Add", ["shift", "base"], ["flat"]),
+             helper.make_node("Reshape", ["flat", "shape"], ["output"])]
+    inits = [numpy_helper.from_array(weights, "weights"), numpy_helper.from_array(base.reshape(1, -1), "base"),
+             numpy_helper.from_array(np.array([1, 8400, 85], np.int64), "shape")]
+    graph = helper.make_graph(nodes, "colour_sensitive_yolox",
+                              [helper.make_tensor_value_info("images", TensorProto.FLOAT, [1, 3, 640, 640])],
+                              [helper.make_tensor_value_info("output", TensorProto.FLOAT, [1, 8400, 85])], inits)
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)])
+    model.ir_version = 8
+    onnx.checker.check_model(model)
+    onnx.save(model, path)
+    return path
+
+
+def face_dwpose_files(folder: Path, weak_face_points: Sequence[int] = ()) -> tuple[Path, Path]:
     """Stand-in ``yolox_l.onnx`` and ``dw-ll_ucoco_384.onnx`` with the real signatures that find one
-    person in the middle of any frame, with a frontal face (and the rest of the body) in the crop."""
+    person in the middle of any frame, with a frontal face (and the rest of the body) in the crop;
+    the face points ``weak_face_points`` (0..67) get a score of 0.1, under DWPose's 0.3."""
     from tests.synthetic_faces import frontal_face
 
     folder.mkdir(parents=True, exist_ok=True)
@@ -144,7 +171,8 @@ def face_dwpose_files(folder: Path) -> tuple[Path, Path]:
     crop[91:] = np.linspace([20.0, 300.0], [270.0, 360.0], 42)
     simcc_x, simcc_y = np.zeros((1, 133, 576), np.float32), np.zeros((1, 133, 768), np.float32)
     for k, (u, v) in enumerate(np.round(crop * 2).astype(int)):
-        simcc_x[0, k, u], simcc_y[0, k, v] = 0.9, 0.9
+        score = 0.1 if k - 23 in weak_face_points else 0.9
+        simcc_x[0, k, u], simcc_y[0, k, v] = score, score
     pose = stand_in_onnx(folder / "dw-ll_ucoco_384.onnx", [1, 3, 384, 288], {"simcc_x": simcc_x, "simcc_y": simcc_y})
     return detector, pose
 

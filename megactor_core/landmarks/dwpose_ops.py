@@ -1,7 +1,8 @@
 """DWPose's array steps, without ONNX: YOLOX letterbox and decoding, NMS, top-down crops, SimCC.
 
-These follow the ONNX pipeline that comfyui_controlnet_aux and the DWPose authors run
-(``dw_onnx/cv_ox_det.py`` and ``dw_onnx/cv_ox_pose.py``), so our keypoints match theirs.
+These follow the ONNX pipeline that comfyui_controlnet_aux and the DWPose authors' annotator run
+(``dw_onnx/cv_ox_det.py`` and ``dw_onnx/cv_ox_pose.py``), RGB frames into both networks, so our
+keypoints are theirs (checked by running their code beside ours on the same files and images).
 OpenCV is imported inside the functions that need it, so importing this module stays light.
 """
 
@@ -36,14 +37,15 @@ def letterbox(image: np.ndarray, size: tuple[int, int]) -> tuple[np.ndarray, flo
 def detector_batch(frames: np.ndarray, size: tuple[int, int]) -> tuple[np.ndarray, float]:
     """RGB uint8 frames ``[N, H, W, 3]`` -> YOLOX input ``[N, 3, h, w]`` float32 and the letterbox scale.
 
-    Pixels stay 0..255 with no mean or std. Channels are BGR: YOLOX (Megvii and mmdet alike) is
-    trained on images read by OpenCV.
+    Pixels stay 0..255 with no mean or std. Channels stay RGB, as comfyui_controlnet_aux and the
+    DWPose annotator feed them (although mmdet trains YOLOX on OpenCV's BGR), so a workflow finds
+    the same people through our node and theirs.
     """
     padded = np.empty((len(frames), *size, 3), dtype=np.uint8)
     scale = 1.0
     for i, frame in enumerate(frames):
         padded[i], scale = letterbox(frame, size)
-    return np.ascontiguousarray(padded[..., ::-1].transpose(0, 3, 1, 2), dtype=np.float32), scale
+    return np.ascontiguousarray(padded.transpose(0, 3, 1, 2), dtype=np.float32), scale
 
 
 def yolox_grid(size: tuple[int, int]) -> tuple[np.ndarray, np.ndarray]:

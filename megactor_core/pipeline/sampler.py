@@ -89,8 +89,9 @@ def match_controls(frames: int | None, audio: AudioFeatures | None, driving: tor
     ``settings.extend``, audio cut or padded with silence."""
     frames = video_length(frames, audio=None if audio is None else audio.frames,
                           driving=None if driving is None else driving.shape[0], audio_end=settings.audio_end)
-    if driving is not None:
-        driving = driving[torch.from_numpy(extend_indices(driving.shape[0], frames, settings.extend))]
+    if driving is not None:  # a view when long enough, else a copy extended by the policy
+        driving = driving[:frames] if driving.shape[0] >= frames else \
+            driving[torch.from_numpy(extend_indices(driving.shape[0], frames, settings.extend))]
     if audio is not None:
         audio = audio.padded_to(frames)
     return frames, audio, driving
