@@ -184,7 +184,8 @@ def table(rows: list[dict]) -> str:
     for row in rows:
         for precision, scale in (("fp16 / bf16", 1.0), ("fp32", 2.0)):
             lines.append(
-                f"| {row['name']} | {precision} | {scale * row['weights'] / GIB:.2f} (+{scale * row['vae'] / GIB:.2f}) | "
+                f"| {row['name']} | {precision} | {scale * row['weights'] / GIB:.2f} "
+                f"(+{scale * row['vae'] / GIB:.2f}) | "
                 f"{scale * row['cache'] / GIB:.2f} | {scale * row['window'] / GIB:.2f} | "
                 f"{scale * row['decode'] / GIB:.2f} | {peak(row, WINDOW, scale) / GIB:.1f} | "
                 f"{peak(row, 250, scale) / GIB:.1f} |")

@@ -10,12 +10,12 @@ import numpy as np
 import pytest
 
 from megactor_core.landmarks.amplitude import amplify_motion, head_motion
-from megactor_core.landmarks.similarity import fit_similarity
 from megactor_core.landmarks.face import MOUTH, RIGHT_EYE, track_face
 from megactor_core.landmarks.face_drop import face_drop
 from megactor_core.landmarks.head_pose import head_angles
 from megactor_core.landmarks.pose_keypoint import landmarks_from_pose_keypoint, to_pose_keypoint
 from megactor_core.landmarks.regions import mouth_attention_mask, region_masks, token_masks
+from megactor_core.landmarks.similarity import fit_similarity
 from tests.synthetic_faces import frontal_face, landmarks_of, posed_face
 
 

@@ -2,8 +2,8 @@
 
 from .codec import DiffusersVAE, LatentCodec, decode_video
 from .sampler import WINDOW_SCHEDULES, SamplerSettings, match_controls, release_settings, sample_video
-from .timeline import AUDIO_ENDS, EXTEND_POLICIES, constant_rate_indices, extend_indices, resample_indices
 from .schedulers import SCHEDULERS, TRAIN_SCHEDULE, make_scheduler
+from .timeline import AUDIO_ENDS, EXTEND_POLICIES, constant_rate_indices, extend_indices, resample_indices
 from .windows import blend_weights, context_windows, shifted_windows
 
 __all__ = [
