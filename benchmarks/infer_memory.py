@@ -2,14 +2,16 @@
 
     python benchmarks/infer_memory.py
 
-No GPU is used. Each paper-size model runs its sampling calls on the CPU in bf16 for windows of
-1 and 2 frames while :class:`PeakTracker` follows every storage the ops create; the per-window
-peak is extended linearly to 16 frames (activations are per frame; frame attention is tiny at
-16). Peak VRAM = weights + the reference features kept for the video + the largest of one
-window's call and the VAE decoding a chunk of 8 frames (ComfyUI's VAE decodes after sampling) +
-per-frame sampler state. fp16 and bf16 take the same bytes; fp32 doubles weights and
-activations. The formula is checked against the peak tracked through a real sampling run of a
-small model. Takes about 5 minutes and 14 GB of RAM; writes its section of benchmarks/RESULTS.md.
+No GPU is used. Each paper-size model runs its sampling calls on the CPU in fp32 (16-bit
+convolutions are too slow on a CPU) for windows of 1 and 2 frames while :class:`PeakTracker`
+follows every storage the ops create; the per-window peak is extended linearly to 16 frames
+(activations are per frame; frame attention is tiny at 16). The models run in their own dtype
+without autocast, so in fp16 / bf16 every weight and activation takes half the bytes. Peak VRAM
+= weights + the reference features kept for the video + the largest working set of encoding
+the reference, encoding driving frames, one window's call and the VAE decoding a chunk of 8
+frames + per-frame sampler state. The formula is checked against the peak tracked through a
+real sampling run of a small model. Takes about 10 minutes and 14 GB of RAM; writes its
+section of benchmarks/RESULTS.md.
 """
 
 from __future__ import annotations
@@ -113,8 +115,8 @@ def linear(at_1: int, at_2: int, n: int) -> float:
 
 
 def estimate(name: str, model, settings: SamplerSettings, vae_at: tuple[int, int], vae_weights: int) -> dict:
-    """Weights, reference cache, window call and decode peaks of one model in bf16, in bytes."""
-    dtype = torch.bfloat16
+    """Weights, reference cache, window call and decode peaks of one model in fp32, in bytes."""
+    dtype = torch.float32
     model = model.to(dtype).eval()
     reference, cache, encode = reference_cache(model, dtype)
     batch = 1 if settings.uncond_without_reference else 2  # the release runs its two branches one by one
@@ -125,7 +127,7 @@ def estimate(name: str, model, settings: SamplerSettings, vae_at: tuple[int, int
     # Per frame of the video on the device: latents, the step's prediction and weight, model input
     # (float32), driven features and audio tokens (model dtype).
     per_frame = 3 * 4 * LATENT * LATENT * model.config.latent_channels
-    per_frame += 2 * LATENT * LATENT * model.config.driven_channels  # driven features, 16-bit
+    per_frame += 4 * LATENT * LATENT * model.config.driven_channels  # driven features, model dtype
     return dict(name=name, weights=weight_bytes(model), vae=vae_weights, cache=cache, encode=encode, window=window,
                 decode=decode, driving=driving, per_frame=per_frame, calls=calls)
 
@@ -137,8 +139,8 @@ def phases(row: dict) -> float:
 
 
 def peak(row: dict, frames: int, scale: float = 1.0) -> float:
-    """Peak bytes for a ``frames``-frame video; ``scale`` 2 gives fp32."""
-    return scale * (row["weights"] + row["vae"] + phases(row)) + row["per_frame"] * frames
+    """Peak bytes for a ``frames``-frame video in fp32; ``scale`` 0.5 gives fp16 / bf16."""
+    return scale * (row["weights"] + row["vae"] + phases(row) + row["per_frame"] * frames)
 
 
 def check_formula() -> tuple[float, float]:
@@ -182,7 +184,7 @@ def table(rows: list[dict]) -> str:
     lines = ["| model | precision | weights (+ VAE) | reference cache | one window call | VAE decode of 8 frames | "
              "peak, 16 frames | peak, 250 frames (10 s) |", "| --- | --- | --- | --- | --- | --- | --- | --- |"]
     for row in rows:
-        for precision, scale in (("fp16 / bf16", 1.0), ("fp32", 2.0)):
+        for precision, scale in (("fp16 / bf16", 0.5), ("fp32", 1.0)):
             lines.append(
                 f"| {row['name']} | {precision} | {scale * row['weights'] / GIB:.2f} "
                 f"(+{scale * row['vae'] / GIB:.2f}) | "
@@ -197,7 +199,7 @@ def cards(rows: list[dict]) -> str:
     for gib in CARDS:
         cells = []
         for row in rows:
-            fits = [p for p, s in (("fp16/bf16", 1.0), ("fp32", 2.0)) if peak(row, 250, s) < 0.9 * gib * GIB]
+            fits = [p for p, s in (("fp16/bf16", 0.5), ("fp32", 1.0)) if peak(row, 250, s) < 0.9 * gib * GIB]
             cells.append(", ".join(fits) if fits else "no (needs low-VRAM streaming, not implemented)")
         lines.append(f"| {gib} GB | " + " | ".join(cells) + " |")
     return "\n".join(lines)
@@ -205,7 +207,7 @@ def cards(rows: list[dict]) -> str:
 
 def main() -> None:
     torch.manual_seed(0)
-    (one, vae_weights), (two, _) = decode_peak(1, torch.bfloat16), decode_peak(2, torch.bfloat16)
+    (one, vae_weights), (two, _) = decode_peak(1, torch.float32), decode_peak(2, torch.float32)
     rows = [estimate("DiT (paper size)", MegActorSigma(MegActorConfig()), SamplerSettings(), (one, two), vae_weights)]
     rows.append(estimate("SD1.5 release", MegActorSigmaSD15(SD15Config()), release_settings(), (one, two),
                          vae_weights))
@@ -214,8 +216,9 @@ def main() -> None:
         "## Inference memory at 512x512, 16-frame windows (`benchmarks/infer_memory.py`)",
         "",
         f"Estimated, not measured on a GPU (none was lent to this task). {machine()}.",
-        "Each model's sampling call runs on the CPU in bf16 for windows of 1 and 2 frames while a dispatch "
-        "mode tracks every storage the ops create; the window peak is extended linearly to 16 frames. Peak = "
+        "Each model's sampling call runs on the CPU in fp32 for windows of 1 and 2 frames while a dispatch "
+        "mode tracks every storage the ops create (16-bit: half the bytes, as the models run in their own "
+        "dtype); the window peak is extended linearly to 16 frames. Peak = "
         "weights (+ the SD VAE) + reference features kept for the video + the larger of one window's call "
         "(the DiT's guidance batched, the release's two branches one after the other) and the VAE decoding 8 "
         "frames + sampler state per frame (latents, prediction, model input). GiB. Kernel workspaces and the "
