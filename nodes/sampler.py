@@ -114,7 +114,8 @@ class MegActorSampler:
                                    uncond_without_reference=uncond_without_reference, extend=extend,
                                    audio_end=audio_end)
         codec = ComfyVAE(vae)
-        mm.load_models_gpu([model.patcher], force_full_load=True)
+        # Both at once, so encoding the reference with the VAE does not push the model out again.
+        mm.load_models_gpu([model.patcher, vae.patcher], force_full_load=True)
         progress = comfy_progress(_previewer(model))
         latents = sample_video(model.model, codec, reference[:1], settings, audio=audio_features, driving=driving,
                                frames=frame_count or None, device=model.load_device, progress=progress,

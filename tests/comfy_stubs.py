@@ -153,6 +153,7 @@ class VAEStub:
 
     def __init__(self, vae) -> None:
         self.vae = vae
+        self.patcher = ModelPatcher(vae, torch.device("cpu"), torch.device("cpu"))
 
     @torch.no_grad()
     def encode(self, pixels: torch.Tensor) -> torch.Tensor:

@@ -32,7 +32,8 @@ def test_audio_and_driving_to_frames(plugin):
     features, count = run(plugin, "MegActorAudioEncode", audio, whisper, 25.0, 0, 4)
     reference = torch.rand(1, 64, 64, 3)
     driving = torch.rand(count, 64, 64, 3)
-    latent, images = run(plugin, "MegActorSampler", model, VAEStub(tiny_vae()), reference, 0, **SETTINGS,
+    vae = VAEStub(tiny_vae())
+    latent, images = run(plugin, "MegActorSampler", model, vae, reference, 0, **SETTINGS,
                          audio_features=features, driving=driving)
     assert latent["samples"].shape == (6, 4, 8, 8)
     assert images.shape == (6, 64, 64, 3)
@@ -42,7 +43,7 @@ def test_audio_and_driving_to_frames(plugin):
     assert ProgressBar.previews == [("JPEG", (1, 4, 8, 8), 512)] * 2
     # The model and Whisper were loaded by ComfyUI's model management, not moved by hand.
     loaded = [patcher.model for patcher in sys.modules["comfy.model_management"].loaded]
-    assert loaded == [whisper.encoder, model.model]
+    assert loaded == [whisper.encoder, model.model, vae.vae]  # the VAE with the model: neither evicts the other
 
 
 def test_cancel_during_decode_stops_within_a_chunk(plugin, monkeypatch):
