@@ -11,7 +11,7 @@ the model reads them.
 
 Any photo: the face is found with DWPose, a square around it (``--face-scale`` face sizes) is
 animated and pasted back, so the video has the photo's size (``--no-crop``: the photo's centre
-square, no DWPose needed without a driving video). The video runs at the model's frame rate;
+square, and DWPose is optional). The video runs at the model's frame rate;
 a driving video at any rate (also variable) is resampled to it by its frame times. Lengths
 need not match: the video is as long as the longer control (``--frames`` to choose), driving
 frames that run out are extended (``--extend``), audio that runs out is silence or ends the video

@@ -104,16 +104,14 @@ def fill_missing_points(points: np.ndarray, found: np.ndarray) -> np.ndarray:
     template = mean_face()
     filled = points.copy()
     for i in np.flatnonzero(~found.all(axis=1)):
+        moves = {}  # source frame (-1: the mean face) -> its similarity onto frame i, fitted once
         for j in np.flatnonzero(~found[i]):
             sources = np.flatnonzero(found[:, j])
-            if sources.size:
-                k = sources[np.argmin(np.abs(sources - i))]
-                common = found[i] & found[k]
-                move = fit_similarity(points[k, common], points[i, common], np.zeros(2))
-                filled[i, j] = move.apply(points[k, j])
-            else:
-                move = fit_similarity(template[found[i]], points[i, found[i]], np.zeros(2))
-                filled[i, j] = move.apply(template[j])
+            k = int(sources[np.argmin(np.abs(sources - i))]) if sources.size else -1
+            if k not in moves:
+                source, common = (template, found[i]) if k < 0 else (points[k], found[i] & found[k])
+                moves[k] = fit_similarity(source[common], points[i, common], np.zeros(2))
+            filled[i, j] = moves[k].apply(template[j] if k < 0 else points[k, j])
     return filled.astype(np.float32)
 
 

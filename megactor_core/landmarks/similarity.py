@@ -29,7 +29,8 @@ class Similarity:
 
     def apply(self, points: np.ndarray) -> np.ndarray:
         """``[..., 2]`` points carried by the transform."""
-        return points @ self.matrix()[:, :2].T + self.matrix()[:, 2]
+        matrix = self.matrix()
+        return points @ matrix[:, :2].T + matrix[:, 2]
 
 
 def fit_similarity(src: np.ndarray, dst: np.ndarray, centre: np.ndarray) -> Similarity:
