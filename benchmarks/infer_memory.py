@@ -128,8 +128,13 @@ def estimate(name: str, model, settings: SamplerSettings, vae_at: tuple[int, int
     # (float32), driven features and audio tokens (model dtype).
     per_frame = 3 * 4 * LATENT * LATENT * model.config.latent_channels
     per_frame += 4 * LATENT * LATENT * model.config.driven_channels  # driven features, model dtype
-    return dict(name=name, weights=weight_bytes(model), vae=vae_weights, cache=cache, encode=encode, window=window,
-                decode=decode, driving=driving, per_frame=per_frame, calls=calls)
+    # Streamed (ComfyUI's --lowvram partial loading): weights stay in CPU memory and each layer's are
+    # copied in for its call, two layers in flight at most (its NUM_STREAMS); the small tensors used
+    # outside layers (modulation and position tables) are copied too.
+    layers = [m for m in model.modules() if not list(m.children()) and list(m.parameters())]
+    streamed = 2 * max(weight_bytes(m) for m in layers)
+    return dict(name=name, weights=weight_bytes(model), streamed=streamed, vae=vae_weights, cache=cache,
+                encode=encode, window=window, decode=decode, driving=driving, per_frame=per_frame, calls=calls)
 
 
 def phases(row: dict) -> float:
@@ -138,9 +143,11 @@ def phases(row: dict) -> float:
     return max(row["encode"], row["cache"] + max(row["driving"], row["window"], row["decode"]))
 
 
-def peak(row: dict, frames: int, scale: float = 1.0) -> float:
-    """Peak bytes for a ``frames``-frame video in fp32; ``scale`` 0.5 gives fp16 / bf16."""
-    return scale * (row["weights"] + row["vae"] + phases(row) + row["per_frame"] * frames)
+def peak(row: dict, frames: int, scale: float = 1.0, streamed: bool = False) -> float:
+    """Peak bytes for a ``frames``-frame video in fp32; ``scale`` 0.5 gives fp16 / bf16; ``streamed``:
+    the model's weights streamed (low-VRAM mode), the VAE's loaded whole."""
+    weights = row["streamed"] if streamed else row["weights"]
+    return scale * (weights + row["vae"] + phases(row) + row["per_frame"] * frames)
 
 
 def check_formula() -> tuple[float, float]:
@@ -182,7 +189,8 @@ def check_formula() -> tuple[float, float]:
 
 def table(rows: list[dict]) -> str:
     lines = ["| model | precision | weights (+ VAE) | reference cache | one window call | VAE decode of 8 frames | "
-             "peak, 16 frames | peak, 250 frames (10 s) |", "| --- | --- | --- | --- | --- | --- | --- | --- |"]
+             "peak, 16 frames | peak, 250 frames (10 s) | peak, 10 s, low-VRAM (weights streamed) |",
+             "| --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
     for row in rows:
         for precision, scale in (("fp16 / bf16", 0.5), ("fp32", 1.0)):
             lines.append(
@@ -190,7 +198,7 @@ def table(rows: list[dict]) -> str:
                 f"(+{scale * row['vae'] / GIB:.2f}) | "
                 f"{scale * row['cache'] / GIB:.2f} | {scale * row['window'] / GIB:.2f} | "
                 f"{scale * row['decode'] / GIB:.2f} | {peak(row, WINDOW, scale) / GIB:.1f} | "
-                f"{peak(row, 250, scale) / GIB:.1f} |")
+                f"{peak(row, 250, scale) / GIB:.1f} | {peak(row, 250, scale, streamed=True) / GIB:.1f} |")
     return "\n".join(lines)
 
 
@@ -200,7 +208,9 @@ def cards(rows: list[dict]) -> str:
         cells = []
         for row in rows:
             fits = [p for p, s in (("fp16/bf16", 0.5), ("fp32", 1.0)) if peak(row, 250, s) < 0.9 * gib * GIB]
-            cells.append(", ".join(fits) if fits else "no (needs low-VRAM streaming, not implemented)")
+            fits += [f"{p} low-VRAM" for p, s in (("fp16/bf16", 0.5), ("fp32", 1.0))
+                     if p not in fits and peak(row, 250, s, streamed=True) < 0.9 * gib * GIB]
+            cells.append(", ".join(fits) if fits else "no")
         lines.append(f"| {gib} GB | " + " | ".join(cells) + " |")
     return "\n".join(lines)
 
@@ -226,8 +236,9 @@ def main() -> None:
         "",
         table(rows),
         "",
-        "Which card runs what (peak for a 10 s video under 90 % of the card; models loaded whole, as "
-        "ComfyUI's model management loads them today):",
+        "Which card runs what (peak for a 10 s video under 90 % of the card): loaded whole, or \"low-VRAM\": "
+        "with the weights streamed, which ComfyUI does by itself when the model does not fit beside the "
+        "activations (or always with `--lowvram`); streaming costs a copy of every weight per model call:",
         "",
         cards(rows),
         "",

@@ -1,9 +1,11 @@
 """Thin ComfyUI adapters over ``megactor_core``: types in and out, model paths, progress."""
 
+from comfy_api.latest import ComfyExtension, io
+
 from .audio import AudioEncode, LoadWhisperModel
 from .landmarks import (
+    DetectFaceLandmarks,
     FaceDropFrames,
-    FaceLandmarksNode,
     FaceRegionMasks,
     LandmarksFromPoseKeypoint,
     LoadDWPose,
@@ -16,37 +18,33 @@ from .portrait import CropFace, PasteBack
 from .sampler import MegActorSampler
 from .video import ResampleFrames
 
-register_model_folders()
+NODES: list[type[io.ComfyNode]] = [
+    LoadMegActorModel,
+    LoadWhisperModel,
+    AudioEncode,
+    LoadDWPose,
+    DetectFaceLandmarks,
+    LandmarksFromPoseKeypoint,
+    FaceRegionMasks,
+    FaceDropFrames,
+    ReleaseFaceDrop,
+    MotionAmplitude,
+    MegActorSampler,
+    CropFace,
+    PasteBack,
+    ResampleFrames,
+]
 
-NODE_CLASS_MAPPINGS = {
-    "MegActorLoadModel": LoadMegActorModel,
-    "MegActorLoadWhisper": LoadWhisperModel,
-    "MegActorAudioEncode": AudioEncode,
-    "MegActorLoadDWPose": LoadDWPose,
-    "MegActorFaceLandmarks": FaceLandmarksNode,
-    "MegActorLandmarksFromPoseKeypoint": LandmarksFromPoseKeypoint,
-    "MegActorFaceRegionMasks": FaceRegionMasks,
-    "MegActorFaceDrop": FaceDropFrames,
-    "MegActorReleaseFaceDrop": ReleaseFaceDrop,
-    "MegActorMotionAmplitude": MotionAmplitude,
-    "MegActorSampler": MegActorSampler,
-    "MegActorCropFace": CropFace,
-    "MegActorPasteBack": PasteBack,
-    "MegActorResampleFrames": ResampleFrames,
-}
-NODE_DISPLAY_NAME_MAPPINGS = {
-    "MegActorLoadModel": "Load MegActor-Σ Model",
-    "MegActorLoadWhisper": "Load Whisper Model",
-    "MegActorAudioEncode": "MegActor-Σ Audio Encode",
-    "MegActorLoadDWPose": "Load DWPose (MegActor-Σ)",
-    "MegActorFaceLandmarks": "MegActor-Σ Face Landmarks",
-    "MegActorLandmarksFromPoseKeypoint": "Face Landmarks from POSE_KEYPOINT",
-    "MegActorFaceRegionMasks": "Face Region Masks",
-    "MegActorFaceDrop": "Face-Drop Driving Frames",
-    "MegActorReleaseFaceDrop": "Face-Drop, SD1.5 Release Style",
-    "MegActorMotionAmplitude": "Motion Amplitude (α)",
-    "MegActorSampler": "MegActor-Σ Sampler",
-    "MegActorCropFace": "Crop Face (MegActor-Σ)",
-    "MegActorPasteBack": "Paste Back (MegActor-Σ)",
-    "MegActorResampleFrames": "Resample Frames to fps",
-}
+
+class MegActorExtension(ComfyExtension):
+    """The plugin as ComfyUI's extension API sees it: our nodes."""
+
+    async def get_node_list(self) -> list[type[io.ComfyNode]]:
+        return NODES
+
+
+async def comfy_entrypoint() -> MegActorExtension:
+    """Called by ComfyUI (0.3.48 or newer) when it loads the plugin: registers our model folders
+    (``ComfyExtension.on_load`` is not called by ComfyUI 0.8.0, so this is the place)."""
+    register_model_folders()
+    return MegActorExtension()

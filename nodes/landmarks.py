@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import comfy.model_management as mm
 import torch
+from comfy_api.latest import io
 
 from ..megactor_core.landmarks.amplitude import amplify_motion
 from ..megactor_core.landmarks.detect import detect_landmarks
@@ -18,166 +19,189 @@ from ..megactor_core.layout import images_from_numpy, images_to_numpy, images_to
 from .model_paths import model_choices, model_path
 from .progress import comfy_progress
 
-DWPOSE_TYPE = "MEGACTOR_DWPOSE"
-LANDMARKS_TYPE = "MEGACTOR_LANDMARKS"
+DWPoseType = io.Custom("MEGACTOR_DWPOSE")
+LandmarksType = io.Custom("MEGACTOR_LANDMARKS")
+PoseKeypoint = io.Custom("POSE_KEYPOINT")
 CATEGORY = "MegActor-Σ/landmarks"
 
 
-def _choice(folder: str, preferred: str) -> tuple[list[str], dict]:
-    choices = model_choices(folder)
-    return choices, {"default": preferred if preferred in choices else (choices[0] if choices else preferred)}
+def _model_file(name: str, preferred: str) -> io.Combo.Input:
+    choices = model_choices("dwpose")
+    return io.Combo.Input(name, options=choices,
+                          default=preferred if preferred in choices else (choices[0] if choices else preferred))
 
 
-class LoadDWPose:
-    DESCRIPTION = ("Loads DWPose's two ONNX files (the YOLOX person detector and the whole-body pose model) "
-                   "from ComfyUI/models/dwpose/ — the same files comfyui_controlnet_aux uses.")
-    CATEGORY = CATEGORY
-    RETURN_TYPES = (DWPOSE_TYPE,)
-    RETURN_NAMES = ("dwpose",)
-    FUNCTION = "load"
+def _region_inputs() -> list[io.Input]:
+    return [
+        io.Float.Input("dilate", default=0.05, min=0.0, max=1.0, step=0.01,
+                       tooltip="grow the region by this fraction of the face size"),
+        io.Float.Input("feather", default=0.02, min=0.0, max=1.0, step=0.01,
+                       tooltip="soften the edge over this fraction of the face size"),
+    ]
+
+
+class LoadDWPose(io.ComfyNode):
+    @classmethod
+    def define_schema(cls) -> io.Schema:
+        return io.Schema(
+            node_id="MegActorLoadDWPose",
+            display_name="Load DWPose (MegActor-Σ)",
+            category=CATEGORY,
+            description="Loads DWPose's two ONNX files (the YOLOX person detector and the whole-body pose model) "
+                        "from ComfyUI/models/dwpose/ — the same files comfyui_controlnet_aux uses.",
+            inputs=[_model_file("detector", "yolox_l.onnx"), _model_file("pose_model", "dw-ll_ucoco_384.onnx")],
+            outputs=[DWPoseType.Output("dwpose")],
+        )
 
     @classmethod
-    def INPUT_TYPES(cls):
-        return {"required": {"detector": _choice("dwpose", "yolox_l.onnx"),
-                             "pose_model": _choice("dwpose", "dw-ll_ucoco_384.onnx")}}
-
-    def load(self, detector: str, pose_model: str):
+    def execute(cls, detector: str, pose_model: str) -> io.NodeOutput:
         providers = ["CUDAExecutionProvider", "CPUExecutionProvider"] \
             if mm.get_torch_device().type == "cuda" else ["CPUExecutionProvider"]
-        return (DWPose(model_path("dwpose", detector), model_path("dwpose", pose_model), providers=providers),)
+        return io.NodeOutput(DWPose(model_path("dwpose", detector), model_path("dwpose", pose_model),
+                                    providers=providers))
 
 
-class FaceLandmarksNode:
-    DESCRIPTION = ("Finds one face per frame (the largest, or the n-th largest) with DWPose. Frames without "
-                   "that face are filled in from their neighbours and listed in the log; a video with no face "
-                   "is an error. Also gives every person's keypoints as POSE_KEYPOINT and a preview.")
-    CATEGORY = CATEGORY
-    RETURN_TYPES = (LANDMARKS_TYPE, "POSE_KEYPOINT", "IMAGE")
-    RETURN_NAMES = ("landmarks", "pose_keypoint", "preview")
-    FUNCTION = "detect"
+class DetectFaceLandmarks(io.ComfyNode):
+    @classmethod
+    def define_schema(cls) -> io.Schema:
+        return io.Schema(
+            node_id="MegActorFaceLandmarks",
+            display_name="MegActor-Σ Face Landmarks",
+            category=CATEGORY,
+            description="Finds one face per frame (the largest, or the n-th largest) with DWPose. Frames without "
+                        "that face are filled in from their neighbours and listed in the log; a video with no face "
+                        "is an error. Also gives every person's keypoints as POSE_KEYPOINT and a preview.",
+            inputs=[
+                io.Image.Input("images"),
+                DWPoseType.Input("dwpose"),
+                io.Int.Input("face_index", default=0, min=0, max=16, tooltip="0: the largest face"),
+                io.Float.Input("min_score", default=0.3, min=0.0, max=1.0, step=0.01,
+                               tooltip="confidence a face point needs to count as found (as comfyui_controlnet_aux's "
+                                       "0.3); a face needs half its points, missing ones are filled in"),
+            ],
+            outputs=[LandmarksType.Output("landmarks"), PoseKeypoint.Output("pose_keypoint"),
+                     io.Image.Output("preview")],
+        )
 
     @classmethod
-    def INPUT_TYPES(cls):
-        return {"required": {
-            "images": ("IMAGE",),
-            "dwpose": (DWPOSE_TYPE,),
-            "face_index": ("INT", {"default": 0, "min": 0, "max": 16, "tooltip": "0: the largest face"}),
-            "min_score": ("FLOAT", {"default": 0.3, "min": 0.0, "max": 1.0, "step": 0.01,
-                                    "tooltip": "confidence a face point needs to count as found (as "
-                                               "comfyui_controlnet_aux's 0.3); a face needs half its points, "
-                                               "missing ones are filled in"}),
-        }}
-
-    def detect(self, images: torch.Tensor, dwpose: DWPose, face_index: int, min_score: float):
+    def execute(cls, images: torch.Tensor, dwpose: DWPose, face_index: int, min_score: float) -> io.NodeOutput:
         frames = images_to_uint8(images)
-        progress = comfy_progress()
         landmarks, poses = detect_landmarks(dwpose, frames, face_index=face_index, min_score=min_score,
-                                            progress=progress)
-        return (landmarks, poses, images_from_numpy(draw_landmarks(frames, landmarks)))
+                                            progress=comfy_progress())
+        return io.NodeOutput(landmarks, poses, images_from_numpy(draw_landmarks(frames, landmarks)))
 
 
-class LandmarksFromPoseKeypoint:
-    DESCRIPTION = "Takes the face from POSE_KEYPOINT (e.g. comfyui_controlnet_aux's DWPose Estimator) instead."
-    CATEGORY = CATEGORY
-    RETURN_TYPES = (LANDMARKS_TYPE,)
-    RETURN_NAMES = ("landmarks",)
-    FUNCTION = "convert"
+class LandmarksFromPoseKeypoint(io.ComfyNode):
+    @classmethod
+    def define_schema(cls) -> io.Schema:
+        return io.Schema(
+            node_id="MegActorLandmarksFromPoseKeypoint",
+            display_name="Face Landmarks from POSE_KEYPOINT",
+            category=CATEGORY,
+            description="Takes the face from POSE_KEYPOINT (e.g. comfyui_controlnet_aux's DWPose Estimator) "
+                        "instead.",
+            inputs=[PoseKeypoint.Input("pose_keypoint"), io.Int.Input("face_index", default=0, min=0, max=16)],
+            outputs=[LandmarksType.Output("landmarks")],
+        )
 
     @classmethod
-    def INPUT_TYPES(cls):
-        return {"required": {"pose_keypoint": ("POSE_KEYPOINT",),
-                             "face_index": ("INT", {"default": 0, "min": 0, "max": 16})}}
-
-    def convert(self, pose_keypoint, face_index: int):
-        return (landmarks_from_pose_keypoint(pose_keypoint, face_index=face_index),)
+    def execute(cls, pose_keypoint, face_index: int) -> io.NodeOutput:
+        return io.NodeOutput(landmarks_from_pose_keypoint(pose_keypoint, face_index=face_index))
 
 
-def _region_inputs() -> dict:
-    return {
-        "dilate": ("FLOAT", {"default": 0.05, "min": 0.0, "max": 1.0, "step": 0.01,
-                             "tooltip": "grow the region by this fraction of the face size"}),
-        "feather": ("FLOAT", {"default": 0.02, "min": 0.0, "max": 1.0, "step": 0.01,
-                              "tooltip": "soften the edge over this fraction of the face size"}),
-    }
-
-
-class FaceRegionMasks:
-    DESCRIPTION = "Eyes, mouth, both or whole-face masks from the landmarks."
-    CATEGORY = CATEGORY
-    RETURN_TYPES = ("MASK",)
-    RETURN_NAMES = ("mask",)
-    FUNCTION = "masks"
+class FaceRegionMasks(io.ComfyNode):
+    @classmethod
+    def define_schema(cls) -> io.Schema:
+        return io.Schema(
+            node_id="MegActorFaceRegionMasks",
+            display_name="Face Region Masks",
+            category=CATEGORY,
+            description="Eyes, mouth, both or whole-face masks from the landmarks.",
+            inputs=[LandmarksType.Input("landmarks"), io.Combo.Input("region", options=list(REGIONS)),
+                    *_region_inputs()],
+            outputs=[io.Mask.Output("mask")],
+        )
 
     @classmethod
-    def INPUT_TYPES(cls):
-        return {"required": {"landmarks": (LANDMARKS_TYPE,), "region": (list(REGIONS),), **_region_inputs()}}
-
-    def masks(self, landmarks: FaceLandmarks, region: str, dilate: float, feather: float):
-        return (torch.from_numpy(region_masks(landmarks, region, dilate=dilate, feather=feather)),)
+    def execute(cls, landmarks: FaceLandmarks, region: str, dilate: float, feather: float) -> io.NodeOutput:
+        return io.NodeOutput(torch.from_numpy(region_masks(landmarks, region, dilate=dilate, feather=feather)))
 
 
-class FaceDropFrames:
-    DESCRIPTION = ("Face-drop driving frames (paper Eq.1): keeps the eyes, the mouth or both and blanks the "
-                   "rest of the face; hair and background stay unless drop_background.")
-    CATEGORY = CATEGORY
-    RETURN_TYPES = ("IMAGE",)
-    RETURN_NAMES = ("images",)
-    FUNCTION = "drop"
+class FaceDropFrames(io.ComfyNode):
+    @classmethod
+    def define_schema(cls) -> io.Schema:
+        return io.Schema(
+            node_id="MegActorFaceDrop",
+            display_name="Face-Drop Driving Frames",
+            category=CATEGORY,
+            description="Face-drop driving frames (paper Eq.1): keeps the eyes, the mouth or both and blanks the "
+                        "rest of the face; hair and background stay unless drop_background.",
+            inputs=[io.Image.Input("images"), LandmarksType.Input("landmarks"),
+                    io.Combo.Input("keep", options=list(KEEP_CHOICES)), *_region_inputs(),
+                    io.Boolean.Input("drop_background", default=False)],
+            outputs=[io.Image.Output("images")],
+        )
 
     @classmethod
-    def INPUT_TYPES(cls):
-        return {"required": {"images": ("IMAGE",), "landmarks": (LANDMARKS_TYPE,), "keep": (list(KEEP_CHOICES),),
-                             **_region_inputs(), "drop_background": ("BOOLEAN", {"default": False})}}
-
-    def drop(self, images, landmarks: FaceLandmarks, keep: str, dilate: float, feather: float,
-             drop_background: bool):
+    def execute(cls, images: torch.Tensor, landmarks: FaceLandmarks, keep: str, dilate: float, feather: float,
+                drop_background: bool) -> io.NodeOutput:
         frames = face_drop(images_to_numpy(images), landmarks, keep, dilate=dilate, feather=feather,
                            drop_background=drop_background)
-        return (images_from_numpy(frames),)
+        return io.NodeOutput(images_from_numpy(frames))
 
 
-class ReleaseFaceDrop:
-    DESCRIPTION = ("Driving frames as the official SD1.5 release prepares them: black but for a rectangle around "
-                   "each brow+eye and/or the mouth (1.5x the feature's landmark box), in grey, and, given the "
-                   "reference portrait's landmarks, moved so the first frame's face box lands on the reference's.")
-    CATEGORY = CATEGORY
-    RETURN_TYPES = ("IMAGE",)
-    RETURN_NAMES = ("images",)
-    FUNCTION = "drop"
+class ReleaseFaceDrop(io.ComfyNode):
+    @classmethod
+    def define_schema(cls) -> io.Schema:
+        return io.Schema(
+            node_id="MegActorReleaseFaceDrop",
+            display_name="Face-Drop, SD1.5 Release Style",
+            category=CATEGORY,
+            description="Driving frames as the official SD1.5 release prepares them: black but for a rectangle "
+                        "around each brow+eye and/or the mouth (1.5x the feature's landmark box), in grey, and, given "
+                        "the reference portrait's landmarks, moved so the first frame's face box lands on the "
+                        "reference's.",
+            inputs=[io.Image.Input("images"), LandmarksType.Input("landmarks"),
+                    io.Combo.Input("keep", options=list(KEEP_CHOICES), default="both"),
+                    LandmarksType.Input("reference_landmarks", optional=True,
+                                        tooltip="landmarks of the reference portrait (Face Landmarks on it): aligns "
+                                                "the face")],
+            outputs=[io.Image.Output("images")],
+        )
 
     @classmethod
-    def INPUT_TYPES(cls):
-        return {"required": {"images": ("IMAGE",), "landmarks": (LANDMARKS_TYPE,),
-                             "keep": (list(KEEP_CHOICES), {"default": "both"})},
-                "optional": {"reference_landmarks": (LANDMARKS_TYPE, {
-                    "tooltip": "landmarks of the reference portrait (Face Landmarks on it): aligns the face"})}}
-
-    def drop(self, images, landmarks: FaceLandmarks, keep: str, reference_landmarks: FaceLandmarks | None = None):
-        return (images_from_numpy(release_face_drop(images_to_numpy(images), landmarks, keep, reference_landmarks)),)
+    def execute(cls, images: torch.Tensor, landmarks: FaceLandmarks, keep: str,
+                reference_landmarks: FaceLandmarks | None = None) -> io.NodeOutput:
+        frames = release_face_drop(images_to_numpy(images), landmarks, keep, reference_landmarks)
+        return io.NodeOutput(images_from_numpy(frames))
 
 
-class MotionAmplitude:
-    DESCRIPTION = ("Scales the head motion of driving frames (paper Eq.3): α=1 unchanged, 0 holds the head still "
-                   "in frame 1's pose, 2 doubles it. Scale and translation follow α unless given their own (≥ 0).")
-    CATEGORY = CATEGORY
-    RETURN_TYPES = ("IMAGE", LANDMARKS_TYPE)
-    RETURN_NAMES = ("images", "landmarks")
-    FUNCTION = "amplify"
+class MotionAmplitude(io.ComfyNode):
+    @classmethod
+    def define_schema(cls) -> io.Schema:
+        return io.Schema(
+            node_id="MegActorMotionAmplitude",
+            display_name="Motion Amplitude (α)",
+            category=CATEGORY,
+            description="Scales the head motion of driving frames (paper Eq.3): α=1 unchanged, 0 holds the head "
+                        "still in frame 1's pose, 2 doubles it. Scale and translation follow α unless given their "
+                        "own (≥ 0).",
+            inputs=[
+                io.Image.Input("images"),
+                LandmarksType.Input("landmarks"),
+                io.Float.Input("alpha", default=1.0, min=0.0, max=4.0, step=0.05),
+                io.Float.Input("alpha_scale", default=-1.0, min=-1.0, max=4.0, step=0.05,
+                               tooltip="-1: same as alpha"),
+                io.Float.Input("alpha_translation", default=-1.0, min=-1.0, max=4.0, step=0.05,
+                               tooltip="-1: same as alpha"),
+            ],
+            outputs=[io.Image.Output("images"), LandmarksType.Output("landmarks")],
+        )
 
     @classmethod
-    def INPUT_TYPES(cls):
-        return {"required": {
-            "images": ("IMAGE",),
-            "landmarks": (LANDMARKS_TYPE,),
-            "alpha": ("FLOAT", {"default": 1.0, "min": 0.0, "max": 4.0, "step": 0.05}),
-            "alpha_scale": ("FLOAT", {"default": -1.0, "min": -1.0, "max": 4.0, "step": 0.05,
-                                      "tooltip": "-1: same as alpha"}),
-            "alpha_translation": ("FLOAT", {"default": -1.0, "min": -1.0, "max": 4.0, "step": 0.05,
-                                            "tooltip": "-1: same as alpha"}),
-        }}
-
-    def amplify(self, images, landmarks: FaceLandmarks, alpha: float, alpha_scale: float, alpha_translation: float):
+    def execute(cls, images: torch.Tensor, landmarks: FaceLandmarks, alpha: float, alpha_scale: float,
+                alpha_translation: float) -> io.NodeOutput:
         frames, moved = amplify_motion(images_to_numpy(images), landmarks, alpha,
                                        alpha_scale=None if alpha_scale < 0 else alpha_scale,
                                        alpha_translation=None if alpha_translation < 0 else alpha_translation)
-        return (images_from_numpy(frames), moved)
+        return io.NodeOutput(images_from_numpy(frames), moved)

@@ -3,6 +3,7 @@ loads it (the repository folder imported as a package)."""
 
 from __future__ import annotations
 
+import asyncio
 import importlib.machinery
 import importlib.util
 import os
@@ -64,8 +65,11 @@ def model_management_stub() -> types.ModuleType:
     mm.soft_empty_cache = lambda force=False: None
     mm.loaded = []  # what load_models_gpu was asked to load, in order
 
+    mm.memory_required = []  # what load_models_gpu was asked to keep free
+
     def load_models_gpu(models, memory_required=0, force_patch_weights=False, minimum_memory_required=None,
                         force_full_load=False):
+        mm.memory_required.append(memory_required)
         for patcher in models:
             patcher.model.to(patcher.load_device)
             mm.loaded.append(patcher)
@@ -105,6 +109,20 @@ class ModelPatcher:
         self.model, self.load_device, self.offload_device = model, load_device, offload_device
 
 
+def ops_stub() -> types.ModuleType:
+    """``comfy.ops.disable_weight_init``: torch layers marked as ComfyUI's streamable ones."""
+    ops = _module("comfy.ops")
+
+    class disable_weight_init:  # noqa: N801  (ComfyUI's name)
+        pass
+
+    for layer in (torch.nn.Linear, torch.nn.Conv1d, torch.nn.Conv2d, torch.nn.GroupNorm, torch.nn.LayerNorm,
+                  torch.nn.Embedding):
+        setattr(disable_weight_init, layer.__name__, type(layer.__name__, (layer,), {"comfy_cast_weights": False}))
+    ops.disable_weight_init = disable_weight_init
+    return ops
+
+
 class SD15LatentFormat:
     latent_channels = 4
     scale_factor = 0.18215
@@ -127,15 +145,23 @@ def load_plugin(monkeypatch, models_dir: Path) -> types.ModuleType:
     ProgressBar.updates, ProgressBar.previews = [], []
     comfy.model_patcher = _module("comfy.model_patcher")
     comfy.model_patcher.ModelPatcher = ModelPatcher
+    comfy.ops = ops_stub()
     comfy.latent_formats = _module("comfy.latent_formats")
     comfy.latent_formats.SD15 = SD15LatentFormat
     preview = _module("latent_preview")
     preview.get_previewer = lambda device, latent_format: Previewer()
     monkeypatch.setitem(sys.modules, "comfy", comfy)
-    for name in ("model_management", "utils", "model_patcher", "latent_formats"):
+    for name in ("model_management", "utils", "model_patcher", "latent_formats", "ops"):
         monkeypatch.setitem(sys.modules, f"comfy.{name}", getattr(comfy, name))
     monkeypatch.setitem(sys.modules, "latent_preview", preview)
     monkeypatch.setitem(sys.modules, "folder_paths", folder_paths_stub(models_dir))
+    from tests import comfy_api_stub
+
+    api = _module("comfy_api")
+    api.latest = _module("comfy_api.latest")
+    api.latest.io, api.latest.ComfyExtension = comfy_api_stub, comfy_api_stub.ComfyExtension
+    monkeypatch.setitem(sys.modules, "comfy_api", api)
+    monkeypatch.setitem(sys.modules, "comfy_api.latest", api.latest)
     name = "megactor_plugin"
     for key in [k for k in sys.modules if k == name or k.startswith(name + ".")]:
         monkeypatch.delitem(sys.modules, key)
@@ -145,6 +171,12 @@ def load_plugin(monkeypatch, models_dir: Path) -> types.ModuleType:
     monkeypatch.setitem(sys.modules, name, module)
     spec.loader.exec_module(module)
     return module
+
+
+def plugin_nodes(plugin: types.ModuleType) -> dict[str, type]:
+    """Our nodes by id, as ComfyUI gets them from ``comfy_entrypoint``."""
+    extension = asyncio.run(plugin.comfy_entrypoint())
+    return {cls.GET_SCHEMA().node_id: cls for cls in asyncio.run(extension.get_node_list())}
 
 
 class VAEStub:

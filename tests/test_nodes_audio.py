@@ -7,7 +7,7 @@ import sys
 import pytest
 import torch
 
-from tests.comfy_stubs import ProgressBar, load_plugin
+from tests.comfy_stubs import ProgressBar, load_plugin, plugin_nodes
 from tests.tiny_models import tiny_whisper_file
 
 
@@ -24,15 +24,15 @@ def comfy_audio(seconds: float, rate: int = 44100, channels: int = 2) -> dict:
 
 
 def test_load_and_encode(plugin):
-    nodes = plugin.NODE_CLASS_MAPPINGS
-    assert nodes["MegActorLoadWhisper"].INPUT_TYPES()["required"]["model"][0] == ["tiny.pt"]
-    (whisper,) = nodes["MegActorLoadWhisper"]().load("tiny.pt", "auto")
+    nodes = plugin_nodes(plugin)
+    assert nodes["MegActorLoadWhisper"].INPUT_TYPES()["required"]["model"][1]["options"] == ["tiny.pt"]
+    (whisper,) = nodes["MegActorLoadWhisper"].execute("tiny.pt", "auto")
     assert whisper.dtype == torch.float32
-    features, frames = nodes["MegActorAudioEncode"]().encode(comfy_audio(2.0), whisper, 25.0, 0, 2)
+    features, frames = nodes["MegActorAudioEncode"].execute(comfy_audio(2.0), whisper, 25.0, 0, 2)
     assert frames == 50 == features.frames
     assert features.features.shape == (50, 5 * 3, 16)
     assert ProgressBar.updates[-1] == (1, 1)
-    features, frames = nodes["MegActorAudioEncode"]().encode(comfy_audio(2.0), whisper, 30.0, 70, 1)
+    features, frames = nodes["MegActorAudioEncode"].execute(comfy_audio(2.0), whisper, 30.0, 70, 1)
     assert frames == 70 and features.padded_frames == 10
 
 
@@ -40,16 +40,16 @@ def test_hugging_face_folder_is_listed(plugin, tmp_path):
     folder = tmp_path / "models" / "whisper" / "whisper-tiny"
     folder.mkdir()
     (folder / "config.json").write_text("{}")
-    choices = plugin.NODE_CLASS_MAPPINGS["MegActorLoadWhisper"].INPUT_TYPES()["required"]["model"][0]
+    choices = plugin_nodes(plugin)["MegActorLoadWhisper"].INPUT_TYPES()["required"]["model"][1]["options"]
     assert choices == ["tiny.pt", "whisper-tiny"]
 
 
 def test_cancel_stops_encoding(plugin):
-    nodes = plugin.NODE_CLASS_MAPPINGS
-    (whisper,) = nodes["MegActorLoadWhisper"]().load("tiny.pt", "fp32")
+    nodes = plugin_nodes(plugin)
+    (whisper,) = nodes["MegActorLoadWhisper"].execute("tiny.pt", "fp32")
     sys.modules["comfy.model_management"].interrupted = True
     with pytest.raises(InterruptedError):
-        nodes["MegActorAudioEncode"]().encode(comfy_audio(1.0), whisper, 25.0, 0, 2)
+        nodes["MegActorAudioEncode"].execute(comfy_audio(1.0), whisper, 25.0, 0, 2)
 
 
 @pytest.mark.parametrize("audio, message", [
@@ -57,12 +57,12 @@ def test_cancel_stops_encoding(plugin):
     ({"waveform": torch.zeros(1, 1, 0), "sample_rate": 16000}, "audio is empty"),
 ])
 def test_bad_audio(plugin, audio, message):
-    nodes = plugin.NODE_CLASS_MAPPINGS
-    (whisper,) = nodes["MegActorLoadWhisper"]().load("tiny.pt", "fp32")
+    nodes = plugin_nodes(plugin)
+    (whisper,) = nodes["MegActorLoadWhisper"].execute("tiny.pt", "fp32")
     with pytest.raises(ValueError, match=message):
-        nodes["MegActorAudioEncode"]().encode(audio, whisper, 25.0, 0, 2)
+        nodes["MegActorAudioEncode"].execute(audio, whisper, 25.0, 0, 2)
 
 
 def test_missing_whisper_file_says_where(plugin):
     with pytest.raises(FileNotFoundError, match=r"'base.pt' not found .*models/whisper.*tiny.pt"):
-        plugin.NODE_CLASS_MAPPINGS["MegActorLoadWhisper"]().load("base.pt", "auto")
+        plugin_nodes(plugin)["MegActorLoadWhisper"].execute("base.pt", "auto")

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from tests.comfy_stubs import ProgressBar, load_plugin
+from tests.comfy_stubs import ProgressBar, load_plugin, plugin_nodes
 from tests.tiny_models import face_dwpose_files
 
 
@@ -23,12 +23,12 @@ def frames():
 
 
 def run(plugin, name, *args):
-    node = plugin.NODE_CLASS_MAPPINGS[name]
-    return getattr(node(), node.FUNCTION)(*args)
+    node = plugin_nodes(plugin)[name]
+    return node.execute(*args)
 
 
 def test_landmarks_then_masks_face_drop_and_amplitude(plugin, frames):
-    loader = plugin.NODE_CLASS_MAPPINGS["MegActorLoadDWPose"].INPUT_TYPES()["required"]
+    loader = plugin_nodes(plugin)["MegActorLoadDWPose"].INPUT_TYPES()["required"]
     assert loader["detector"][1]["default"] == "yolox_l.onnx"
     assert loader["pose_model"][1]["default"] == "dw-ll_ucoco_384.onnx"
     (dwpose,) = run(plugin, "MegActorLoadDWPose", "yolox_l.onnx", "dw-ll_ucoco_384.onnx")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from tests.comfy_stubs import load_plugin
+from tests.comfy_stubs import load_plugin, plugin_nodes
 from tests.synthetic_faces import frontal_face, landmarks_of
 from tests.tiny_models import tiny_model_folders
 
@@ -16,8 +16,8 @@ def plugin(monkeypatch, tmp_path):
 
 
 def run(plugin, name, *args, **kwargs):
-    node = plugin.NODE_CLASS_MAPPINGS[name]
-    return getattr(node(), node.FUNCTION)(*args, **kwargs)
+    node = plugin_nodes(plugin)[name]
+    return node.execute(*args, **kwargs)
 
 
 def test_crop_then_paste_back_gives_the_photo_size(plugin):

@@ -7,7 +7,7 @@ import sys
 import pytest
 import torch
 
-from tests.comfy_stubs import ProgressBar, VAEStub, load_plugin
+from tests.comfy_stubs import ProgressBar, VAEStub, load_plugin, plugin_nodes
 from tests.tiny_models import tiny_model_folders, tiny_vae
 
 
@@ -17,8 +17,8 @@ def plugin(monkeypatch, tmp_path):
 
 
 def run(plugin, name, *args, **kwargs):
-    node = plugin.NODE_CLASS_MAPPINGS[name]
-    return getattr(node(), node.FUNCTION)(*args, **kwargs)
+    node = plugin_nodes(plugin)[name]
+    return node.execute(*args, **kwargs)
 
 
 SETTINGS = dict(steps=2, scheduler="ddim", zero_terminal_snr=False, guidance_scale=3.0, audio_scale=1.0,
@@ -44,6 +44,11 @@ def test_audio_and_driving_to_frames(plugin):
     # The model and Whisper were loaded by ComfyUI's model management, not moved by hand.
     loaded = [patcher.model for patcher in sys.modules["comfy.model_management"].loaded]
     assert loaded == [whisper.encoder, model.model, vae.vae]  # the VAE with the model: neither evicts the other
+    # Room kept for one window's activations (4 frames of 8x8 latents, fp32), and every layer of the model
+    # is one ComfyUI can stream (--lowvram) but does not yet.
+    assert sys.modules["comfy.model_management"].memory_required[-1] == model.model.activation_elements * 4 * 8 * 8 * 4
+    layers = [m for m in model.model.modules() if isinstance(m, (torch.nn.Linear, torch.nn.Conv2d, torch.nn.LayerNorm))]
+    assert layers and all(m.comfy_cast_weights is False for m in layers)
 
 
 def test_cancel_during_decode_stops_within_a_chunk(plugin, monkeypatch):

@@ -223,18 +223,17 @@ def test_previews_are_written(dataset, init, tmp_path):
 
 
 def test_stage_checkpoint_loads_in_the_loader_node_and_samples(dataset, init, tmp_path, monkeypatch):
-    from tests.comfy_stubs import VAEStub, load_plugin
+    from tests.comfy_stubs import VAEStub, load_plugin, plugin_nodes
 
     models = tmp_path / "models"
     exported = train(settings(1, init, dataset, tmp_path / "run", steps=2))
     (models / "megactor").mkdir(parents=True)
     os.replace(exported, models / "megactor" / exported.name)
     plugin = load_plugin(monkeypatch, models)
-    loader = plugin.NODE_CLASS_MAPPINGS["MegActorLoadModel"]()
-    model, _ = getattr(loader, loader.FUNCTION)(exported.name, "auto")
-    sampler = plugin.NODE_CLASS_MAPPINGS["MegActorSampler"]()
+    nodes = plugin_nodes(plugin)
+    model, _ = nodes["MegActorLoadModel"].execute(exported.name, "auto")
     driving = torch.from_numpy(ShardDataset(dataset).read(0, range(3)).frames).float() / 255
-    latent, images = getattr(sampler, sampler.FUNCTION)(
+    latent, images = nodes["MegActorSampler"].execute(
         model, VAEStub(tiny_vae()), driving[:1], 0, steps=2, scheduler="ddim", zero_terminal_snr=False,
         guidance_scale=2.0, audio_scale=1.0, seed=0, window=4, overlap=1, driving=driving)
     assert latent["samples"].shape == (3, 4, 8, 8) and images.shape == (3, 64, 64, 3)

@@ -20,7 +20,7 @@ CORE_NODES: dict[str, tuple[list[str], list[str], int, list[str]]] = {
     "CreateVideo": (["images", "audio"], ["fps"], 0, ["VIDEO"]),
     "SaveVideo": (["video"], ["filename_prefix", "format", "codec"], 0, []),
 }
-WIDGET_TYPES = {"INT", "FLOAT", "STRING", "BOOLEAN"}
+WIDGET_TYPES = {"INT", "FLOAT", "STRING", "BOOLEAN", "COMBO"}
 
 
 def load(path: Path) -> dict[str, Any]:
@@ -37,8 +37,8 @@ def node_signature(node_type: str, plugin_nodes: dict) -> tuple[list[str], list[
     for section in ("required", "optional"):
         for name, entry in spec.get(section, {}).items():
             kind = entry[0]
-            (widgets if isinstance(kind, list) or kind in WIDGET_TYPES else links).append(name)
-    extra = sum(1 for name in widgets if name == "seed")  # the frontend's control_after_generate
+            (widgets if kind in WIDGET_TYPES else links).append(name)
+    extra = sum(1 for name in widgets if name == "seed")  # the frontend's control_after_generate value
     return links, widgets, extra, list(cls.RETURN_TYPES)
 
 

@@ -48,7 +48,7 @@ class DiTBlock(nn.Module):
         self.modulation = nn.Parameter(torch.randn(6, dim) / dim**0.5)
 
     def _chunks(self, modulation: torch.Tensor) -> tuple[torch.Tensor, ...]:
-        return (self.modulation[None] + modulation).chunk(6, dim=1)
+        return (self.modulation[None].to(modulation.device) + modulation).chunk(6, dim=1)
 
     def attention_input(self, x: torch.Tensor, modulation: torch.Tensor) -> torch.Tensor:
         """The modulated, normalised tokens entering self-attention (what the reference shares)."""

@@ -78,7 +78,9 @@ class DenoisingTransformer(DiTTrunk):
                 mask=ref_mask if i in refs else own_mask, audio=audio, audio_scale=audio_scale,
             )
 
-        shift, scale = (self.final_modulation[None] + repeat_per_frame(embedded, frames)[:, None]).chunk(2, dim=1)
+        # Tables used outside a layer follow the input: a memory manager may stream the weights.
+        table = self.final_modulation[None].to(embedded.device)
+        shift, scale = (table + repeat_per_frame(embedded, frames)[:, None]).chunk(2, dim=1)
         x = self.proj_out(modulate(self.norm_out(x), shift, scale))
         return unfold_frames(unpatchify(x, rows, cols, cfg.patch_size), frames)
 

@@ -1,7 +1,14 @@
 """Sampling: reference cache, guidance, schedulers, context windows."""
 
 from .codec import DiffusersVAE, LatentCodec, decode_video
-from .sampler import WINDOW_SCHEDULES, SamplerSettings, match_controls, release_settings, sample_video
+from .sampler import (
+    WINDOW_SCHEDULES,
+    SamplerSettings,
+    match_controls,
+    release_settings,
+    sample_video,
+    window_memory,
+)
 from .schedulers import SCHEDULERS, TRAIN_SCHEDULE, make_scheduler
 from .timeline import AUDIO_ENDS, EXTEND_POLICIES, constant_rate_indices, extend_indices, resample_indices
 from .windows import blend_weights, context_windows, shifted_windows
@@ -26,4 +33,5 @@ __all__ = [
     "resample_indices",
     "sample_video",
     "shifted_windows",
+    "window_memory",
 ]

@@ -97,6 +97,13 @@ def match_controls(frames: int | None, audio: AudioFeatures | None, driving: tor
     return frames, audio, driving
 
 
+def window_memory(model: AnyMegActor, height: int, width: int, settings: SamplerSettings) -> int:
+    """Bytes of activations one window's model call holds at its peak for a ``height`` x ``width``
+    video (weights not included): what a memory manager must keep free beside the model."""
+    itemsize = next(model.parameters()).element_size()
+    return model.activation_elements * settings.window * (height // 8) * (width // 8) * itemsize
+
+
 def check_reference(reference: torch.Tensor) -> torch.Tensor:
     """A reference image ``[H, W, 3]`` or ``[1, H, W, 3]`` in 0..1, its sides multiples of 16."""
     if reference.ndim == 3:

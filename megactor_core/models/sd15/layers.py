@@ -56,7 +56,10 @@ class VideoGroupNorm(nn.GroupNorm):
     compute them on ``[B, C, F, H, W]``."""
 
     def forward(self, x: torch.Tensor, frames: int) -> torch.Tensor:
-        return depth_to_frames(super().forward(frames_to_depth(x, frames)))
+        x = frames_to_depth(x, frames)
+        # Weights moved to the input: they may sit elsewhere while a memory manager streams the model.
+        weight, bias = (None, None) if self.weight is None else (self.weight.to(x.device), self.bias.to(x.device))
+        return depth_to_frames(F.group_norm(x, self.num_groups, weight, bias, self.eps))
 
 
 class ResnetBlock(nn.Module):
@@ -161,7 +164,7 @@ class FramePositions(nn.Module):
         if x.shape[1] > self.pe.shape[1]:
             raise ValueError(f"{x.shape[1]} frames in a window; the motion modules know positions of at most "
                              f"{self.pe.shape[1]} (use a smaller window)")
-        return x + self.pe[:, :x.shape[1]].to(x.dtype)
+        return x + self.pe[:, :x.shape[1]].to(x)
 
 
 class MotionBlock(nn.Module):

@@ -35,6 +35,9 @@ class MegActorSigmaSD15(nn.Module):
     """The official SD1.5-based MegActor-Σ: video denoiser + appearance UNet + the empty-prompt
     text embedding its cross-attention was trained with."""
 
+    # As MegActorSigma's (benchmarks/infer_memory.py: 1.15 GiB in 16-bit at 16 x 64 x 64).
+    activation_elements = 9450
+
     def __init__(self, config: SD15Config, empty_text: torch.Tensor | None = None) -> None:
         super().__init__()
         self.config = config
@@ -106,42 +109,46 @@ class MegActorSigmaSD15(nn.Module):
         if height % 8 or width % 8:
             raise ValueError(f"latents are {height}x{width}; the UNet needs multiples of 8")
         dtype = self.unet.conv_in.weight.dtype
-        t = torch.as_tensor(timestep, device=latents.device, dtype=torch.float32).reshape(-1).expand(batch)
+        # Timesteps are read on the CPU (the reference cache is keyed by their values: no device sync).
+        steps = torch.as_tensor(timestep, dtype=torch.float32).cpu().reshape(-1).expand(batch)
+        t = steps.to(latents.device)
         if driven is None:
             driven, _, _ = self.null_controls(latents.new_zeros(batch, frames, 1, height, width, dtype=dtype), None)
         x = fold_frames(torch.cat([latents.to(dtype), driven.to(dtype)], dim=2))
         ctx = Context(
             temb=repeat_per_frame(self.unet.time_features(t), frames),
-            text=self.empty_text.to(dtype)[None].expand(batch * frames, -1, -1),
+            text=self.empty_text.to(latents.device, dtype)[None].expand(batch * frames, -1, -1),
             frames=frames,
             audio=None if audio is None else fold_frames(audio.to(dtype)),
-            audio_scale=self._audio_scale(audio_scale, batch, frames, dtype),
-            reference={} if reference is None else self._reference(reference, t, batch),
+            audio_scale=self._audio_scale(audio_scale, batch, frames, x),
+            reference={} if reference is None else self._reference(reference, steps, batch, latents.device),
         )
         return unfold_frames(self.unet(x, ctx), frames)
 
-    def _audio_scale(self, scale: torch.Tensor | float, batch: int, frames: int, dtype: torch.dtype):
+    def _audio_scale(self, scale: torch.Tensor | float, batch: int, frames: int, like: torch.Tensor):
         if not torch.is_tensor(scale):
             return scale
-        scale = scale.to(self.empty_text.device, dtype).reshape(-1).expand(batch)
+        scale = scale.to(like).reshape(-1).expand(batch)
         return repeat_per_frame(scale, frames)[:, None, None]
 
-    def _reference(self, reference: AppearanceReference, t: torch.Tensor, batch: int) -> dict[str, KeysValues]:
-        """Keys and values of the appearance UNet's tokens at timestep ``t`` for each fused transformer."""
+    def _reference(self, reference: AppearanceReference, t: torch.Tensor, batch: int,
+                   device: torch.device) -> dict[str, KeysValues]:
+        """Keys and values of the appearance UNet's tokens at timesteps ``t`` (on the CPU) for each fused
+        transformer, computed on ``device``."""
         if reference.batch not in (1, batch):
             raise ValueError(f"reference has batch {reference.batch}; expected 1 or {batch}")
         shared = bool((t == t[0]).all())
         key = (tuple(t.tolist()), batch)
         if key not in reference._cache or torch.is_grad_enabled():
-            latents = reference.latents.to(self.empty_text.device, self.unet.conv_in.weight.dtype)
-            times = t[:1] if shared else t
+            latents = reference.latents.to(device, self.unet.conv_in.weight.dtype)
+            times = (t[:1] if shared else t).to(device)
             if not shared:
                 latents = latents.expand(batch, -1, -1, -1)
             recorded: dict[str, torch.Tensor] = {}
             n = latents.shape[0]
             self.appearance_encoder(latents, Context(
                 temb=self.appearance_encoder.time_features(times.expand(n)),
-                text=self.empty_text.to(latents.dtype)[None].expand(n, -1, -1), frames=1, record=recorded))
+                text=self.empty_text.to(latents)[None].expand(n, -1, -1), frames=1, record=recorded))
             kv = {name: self._fused[name].transformer_blocks[0].attn1.keys_values(tokens)
                   for name, tokens in recorded.items()}
             reference._cache.clear()
