@@ -139,7 +139,7 @@ class FaceDropFrames(io.ComfyNode):
             inputs=[io.Image.Input("images"), LandmarksType.Input("landmarks"),
                     io.Combo.Input("keep", options=list(KEEP_CHOICES)), *_region_inputs(),
                     io.Boolean.Input("drop_background", default=False)],
-            outputs=[io.Image.Output("images")],
+            outputs=[io.Image.Output("images_out", display_name="images")],
         )
 
     @classmethod
@@ -166,7 +166,7 @@ class ReleaseFaceDrop(io.ComfyNode):
                     LandmarksType.Input("reference_landmarks", optional=True,
                                         tooltip="landmarks of the reference portrait (Face Landmarks on it): aligns "
                                                 "the face")],
-            outputs=[io.Image.Output("images")],
+            outputs=[io.Image.Output("images_out", display_name="images")],
         )
 
     @classmethod
@@ -195,7 +195,8 @@ class MotionAmplitude(io.ComfyNode):
                 io.Float.Input("alpha_translation", default=-1.0, min=-1.0, max=4.0, step=0.05,
                                tooltip="-1: same as alpha"),
             ],
-            outputs=[io.Image.Output("images"), LandmarksType.Output("landmarks")],
+            outputs=[io.Image.Output("images_out", display_name="images"),
+                     LandmarksType.Output("landmarks_out", display_name="landmarks")],
         )
 
     @classmethod

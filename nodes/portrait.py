@@ -34,7 +34,8 @@ class CropFace(io.ComfyNode):
                 io.Float.Input("face_scale", default=2.0, min=1.0, max=6.0, step=0.05,
                                tooltip="the square's side in face sizes (2.0: as the training data is cropped)"),
             ],
-            outputs=[io.Image.Output("images"), LandmarksType.Output("landmarks"), CropType.Output("crop")],
+            outputs=[io.Image.Output("images_out", display_name="images"),
+                     LandmarksType.Output("landmarks_out", display_name="landmarks"), CropType.Output("crop")],
         )
 
     @classmethod
@@ -62,7 +63,7 @@ class PasteBack(io.ComfyNode):
                 io.Float.Input("feather", default=0.1, min=0.01, max=0.5, step=0.01,
                                tooltip="width of the mask's soft edge, as a fraction of the crop's side"),
             ],
-            outputs=[io.Image.Output("images")],
+            outputs=[io.Image.Output("images_out", display_name="images")],
         )
 
     @classmethod

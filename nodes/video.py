@@ -25,7 +25,8 @@ class ResampleFrames(io.ComfyNode):
                 io.Float.Input("target_fps", default=25.0, min=0.01, max=1000.0, step=0.001,
                                tooltip="the rate to make (Load MegActor-Σ Model's fps)"),
             ],
-            outputs=[io.Image.Output("images"), io.Float.Output("fps")],
+            outputs=[io.Image.Output("images_out", display_name="images"),
+                     io.Float.Output("fps_out", display_name="fps")],
         )
 
     @classmethod
