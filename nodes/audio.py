@@ -85,7 +85,8 @@ class AudioEncode(io.ComfyNode):
                                        "sd15-release (the official megactor-sigma.ckpt, whose own feature cutting "
                                        "this reproduces)"),
             ],
-            outputs=[AudioFeaturesType.Output("audio_features"), io.Int.Output("frame_count_out", display_name="frame_count")],
+            outputs=[AudioFeaturesType.Output("audio_features"),
+                     io.Int.Output("frame_count_out", display_name="frame_count")],
         )
 
     @classmethod

@@ -68,6 +68,22 @@ def test_landmarks_sit_on_the_drawn_face():
         assert not measure.background(frames[i:i + 1])[0, eye[1], eye[0]]
 
 
+def test_eyes_only_driving_frames_still_show_the_mouth_through_the_jaw():
+    """The leakage channel: an open mouth drops the jaw, so the face region that face-drop blanks grows
+    with the mouth even when only the eyes are kept (as in real faces), and nothing else moves."""
+    from megactor_core.landmarks import face_drop
+
+    rng = np.random.default_rng(0)
+    _, mouth = speech(FRAMES, rng)
+    video = toy_video(Identity.random(rng), FRAMES, 64, rng, signals=random_signals(FRAMES, 25, rng, mouth=mouth,
+                                                                                      still=True))
+    dropped = face_drop(video.frames.astype(np.float32) / 255, video.face_landmarks, "eyes")
+    blanked = (dropped.max(-1) < 0.02).reshape(FRAMES, -1).mean(1)
+    assert measure.correlation(blanked, video.signals.mouth) > 0.85  # 0.89 at 64 px: whole pixels
+    chin = video.landmarks[:, 8, 1]  # the chin's landmark goes down as the mouth opens
+    assert measure.correlation(chin, video.signals.mouth) > 0.99
+
+
 def test_speech_loudness_follows_its_envelope():
     rng = np.random.default_rng(0)
     envelope = syllable_envelope(6.0, rng)
@@ -167,7 +183,8 @@ def test_reproduction_runs_end_to_end_at_a_tiny_scale(tmp_path, capsys):
     from megactor_core.video_io import read_video
 
     recipe = ('{"steps": [3, 3, 2], "identities": 2, "videos_per_identity": 1, "frames": 50, "clip_frames": 25, '
-              '"batch_size": 2, "stage3_clip_frames": 4, "test_identities": 1, "test_frames": 10, "sample_steps": 2}')
+              '"batch_size": 2, "stage3_clip_frames": 4, "test_identities": 1, "leakage_cases": 2, "test_frames": 10, '
+              '"sample_steps": 2}')
     with pytest.raises(SystemExit):
         reproduce.main(["--out", str(tmp_path), "--recipe", '{"stpes": [1, 1, 1]}'])
     assert "--recipe must be a JSON object of Recipe fields" in capsys.readouterr().err
@@ -176,7 +193,8 @@ def test_reproduction_runs_end_to_end_at_a_tiny_scale(tmp_path, capsys):
     assert "three positive step counts" in capsys.readouterr().err
     assert reproduce.main(["--out", str(tmp_path), "--recipe", recipe]) == 0
     report = (tmp_path / "REPORT.md").read_text()
-    for row in ("| truth |", "| mixed |", "| ablation keep=both |", "| alpha=2 |", "| lambda=1.5 |"):
+    for row in ("| truth |", "| mixed |", "| ablation keep=both |", "| ablation − decoupled, keep=eyes |",
+                "| alpha=2 |", "| lambda=1.5 |"):
         assert row in report
     for plot in ("audio_mouth.png", "visual_pose.png", "alpha.png", "lambda.png"):
         assert cv2.imread(str(tmp_path / plot)).shape == (340, 640, 3)

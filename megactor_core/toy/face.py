@@ -1,7 +1,10 @@
 """Procedural cartoon portraits with exact iBUG-68 landmarks, posed and animated by :class:`Signals`.
 
 A face is a 3-D point set in face units (half-width 1, y down, z towards the camera): an outline
-ring and the 68 landmarks, whose eye lids and lips move with eye openness and mouth opening. It is
+ring and the 68 landmarks, whose eye lids and lips move with eye openness and mouth opening. As in
+real faces, an open mouth also drops the jaw: the chin and the lower cheeks move down, so the face's
+outline (and the face region found from the landmarks) tells how open the mouth is even where the
+mouth itself is hidden, e.g. in driving frames face-dropped to the eyes. It is
 rotated by yaw, pitch and roll, projected orthographically and drawn flat: background, hair, face,
 brows, eyes, nose, lips. The sclera (near white) and the open mouth (near black) have colours no
 other part uses, so :mod:`.measure` can read eyes and mouth back from any frame's pixels.
@@ -18,6 +21,7 @@ import numpy as np
 from .signals import Signals
 
 SCLERA = (245, 245, 245)
+JAW_DROP = 0.15  # how far the chin drops (face units) when the mouth opens fully
 MOUTH_INSIDE = (25, 5, 10)
 OUTLINE_POINTS = 36
 _SUBPIXEL = 4  # cv2 drawing shift: coordinates in 1/16 px
@@ -61,8 +65,9 @@ def _ellipse(centre: tuple[float, float], rx: float, ry: float, start: float, st
 def face_points(aspect: float, eyes: float, mouth: float) -> tuple[np.ndarray, np.ndarray]:
     """The 3-D ``[68, 3]`` landmarks and ``[OUTLINE_POINTS, 3]`` face outline of a frontal face."""
     a = aspect
+    drop = JAW_DROP * float(np.clip(mouth, 0, 1))
     pts = np.zeros((68, 3))
-    pts[0:17] = _ellipse((0, 0), 1, a, math.pi, 0, 17)  # jaw: ear, chin (down), ear
+    pts[0:17] = _jaw_drop(_ellipse((0, 0), 1, a, math.pi, 0, 17), a, drop)  # jaw: ear, chin (down), ear
     for first, side in ((17, -1), (22, 1)):
         xs = np.linspace(0.75, 0.15, 5) if side < 0 else np.linspace(0.15, 0.75, 5)
         pts[first:first + 5] = np.stack([side * xs, np.full(5, -0.45 * a) - 0.04 * np.sin(np.linspace(0, math.pi, 5)),
@@ -80,8 +85,16 @@ def face_points(aspect: float, eyes: float, mouth: float) -> tuple[np.ndarray, n
     pts[48:60] = np.stack([-0.35 * np.cos(outer), my - (0.07 + gap / 2) * np.sin(outer), np.full(12, 0.55)], 1)
     inner = np.linspace(0, 2 * math.pi, 9)[:-1]
     pts[60:68] = np.stack([-0.25 * np.cos(inner), my - (0.005 + gap / 2) * np.sin(inner), np.full(8, 0.6)], 1)
-    outline = _ellipse((0, 0), 1, a, 0, 2 * math.pi, OUTLINE_POINTS)
+    outline = _jaw_drop(_ellipse((0, 0), 1, a, 0, 2 * math.pi, OUTLINE_POINTS), a, drop)
     return pts, outline
+
+
+def _jaw_drop(points: np.ndarray, aspect: float, drop: float) -> np.ndarray:
+    """``points`` with those below the ears moved down by ``drop`` at the chin, less towards the ears."""
+    below = np.clip(points[:, 1] / aspect, 0, 1)  # 0 at the ears' height, 1 at the chin
+    moved = points.copy()
+    moved[:, 1] += drop * below
+    return moved
 
 
 def rotation(yaw: float, pitch: float, roll: float) -> np.ndarray:

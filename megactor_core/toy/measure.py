@@ -86,3 +86,15 @@ def correlation(a: np.ndarray, b: np.ndarray) -> float:
     if len(a) < 3 or a.std() == 0 or b.std() == 0:
         return float("nan")
     return float(np.corrcoef(a, b)[0, 1])
+
+
+def bootstrap_interval(values: np.ndarray, seed: int = 0, draws: int = 10000, level: float = 0.95
+                       ) -> tuple[float, float]:
+    """The ``level`` percentile-bootstrap interval of the mean of ``values`` (one per case; NaNs dropped)."""
+    values = np.asarray(values, float)
+    values = values[np.isfinite(values)]
+    if len(values) < 2:
+        return float("nan"), float("nan")
+    means = np.random.default_rng(seed).choice(values, (draws, len(values))).mean(1)
+    tail = (1 - level) / 2 * 100
+    return float(np.percentile(means, tail)), float(np.percentile(means, 100 - tail))

@@ -64,6 +64,7 @@ class Recipe:
     learning_rate: float = 5e-4
     stage3_clip_frames: int = 8
     test_identities: int = 3
+    leakage_cases: int = 16
     test_frames: int = 50
     sample_steps: int = 15
     guidance: float = 2.0
@@ -122,12 +123,14 @@ class HeldOutCase:
     truth: np.ndarray  # the identity following the driver's motion and the speech's mouth
 
 
-def held_out_cases(recipe: Recipe) -> list[HeldOutCase]:
+def held_out_cases(recipe: Recipe, count: int | None = None) -> list[HeldOutCase]:
+    """The evaluation's cases (``count``: all of them, as many as the leakage study or the modes use)."""
+    count = count or max(recipe.test_identities, recipe.leakage_cases)
     rng = np.random.default_rng([recipe.seed, 1000])  # apart from every training draw
-    people = [Identity.random(rng) for _ in range(recipe.test_identities + 1)]
+    people = [Identity.random(rng) for _ in range(count + 1)]
     cases = []
     n = recipe.test_frames
-    for k in range(recipe.test_identities):
+    for k in range(count):
         rest = Signals(*[np.zeros(1)] * 5, eyes=np.ones(1), mouth=np.zeros(1))
         reference, _ = render(people[k], rest, SIZE)
         driver = toy_video(people[k + 1], n, SIZE, rng)
@@ -193,15 +196,15 @@ def identity_error(frames: np.ndarray, case: HeldOutCase) -> dict[str, float]:
 def evaluate(trained: dict[str, Path], recipe: Recipe, out: Path) -> dict:
     """Every measurement of the report, on each held-out case; also the samples' frames for the videos."""
     cases = held_out_cases(recipe)
-    final, stage2, ablation = (Sampler(trained[k], recipe) for k in ("stage3", "stage2", "ablation"))
+    final = Sampler(trained["stage3"], recipe)
     rows: dict[str, list[dict[str, float]]] = {}
     samples: dict[str, np.ndarray] = {}
 
     def add(name: str, values: dict[str, float]) -> None:
         rows.setdefault(name, []).append(values)
 
-    for k, case in enumerate(cases):
-        log.info("evaluating held-out identity %d of %d", k + 1, len(cases))
+    for k, case in enumerate(cases[:recipe.test_identities]):
+        log.info("evaluating held-out identity %d of %d", k + 1, recipe.test_identities)
         truth_mouth = measure.mouth_opening(case.truth)
         add("truth", {"mouth~audio": _corr(truth_mouth, case.audio_mouth), **follows_driver(case.truth, case),
                       **identity_error(case.truth, case)})
@@ -213,13 +216,6 @@ def evaluate(trained: dict[str, Path], recipe: Recipe, out: Path) -> dict:
         mixed = final(case, keep="eyes", audio=True)
         add("mixed", {"mouth~audio": _corr(measure.mouth_opening(mixed), case.audio_mouth),
                       **follows_driver(mixed, case), **identity_error(mixed, case)})
-        driver_mouth = case.driver.signals.mouth
-        for name, model in (("decoupled", stage2), ("ablation", ablation)):
-            for keep in ("both", "eyes"):
-                frames = model(case, keep=keep, audio=True)
-                opening = measure.mouth_opening(frames)
-                add(f"{name} keep={keep}", {"mouth~audio": _corr(opening, case.audio_mouth),
-                                            "mouth~driver": _corr(opening, driver_mouth)})
         for alpha in ALPHAS:
             frames = visual if alpha == 1.0 else final(case, keep="both", alpha=alpha)
             add(f"alpha={alpha:g}", {"motion": measure.motion_amplitude(frames)})
@@ -228,8 +224,31 @@ def evaluate(trained: dict[str, Path], recipe: Recipe, out: Path) -> dict:
             add(f"lambda={lam:g}", {"mouth_std": float(measure.mouth_opening(frames).std())})
         if k == 0:
             samples.update(truth=case.truth, audio=audio_only, visual=visual, mixed=mixed)
+    leakage = leakage_study(trained, recipe, cases[:recipe.leakage_cases])
+    for name, values in leakage.items():
+        rows[name] = [dict(zip(values, case_values, strict=True)) for case_values in zip(*values.values(), strict=True)]
     means = {name: {key: _mean([r[key] for r in values]) for key in values[0]} for name, values in rows.items()}
-    return {"means": means, "cases": len(cases), "samples": samples, "case0": cases[0]}
+    return {"means": means, "cases": recipe.test_identities, "samples": samples, "case0": cases[0],
+            "leakage": leakage, "leakage_cases": recipe.leakage_cases}
+
+
+LEAKAGE_ROWS = [f"{name} keep={keep}" for keep in ("eyes", "both") for name in ("decoupled", "ablation")]
+
+
+def leakage_study(trained: dict[str, Path], recipe: Recipe, cases: list[HeldOutCase]) -> dict[str, dict[str, list]]:
+    """Mixed mode with the driver's mouth saying something else than the speech: per case, how much the
+    generated mouth follows the speech and the driver, for the decoupled stage-2 model and the ablation,
+    with the driver face-dropped to the eyes (the paper's mixed mode) and to eyes and mouth."""
+    models = {"decoupled": Sampler(trained["stage2"], recipe), "ablation": Sampler(trained["ablation"], recipe)}
+    study: dict[str, dict[str, list]] = {row: {"mouth~audio": [], "mouth~driver": []} for row in LEAKAGE_ROWS}
+    for k, case in enumerate(cases):
+        log.info("leakage case %d of %d", k + 1, len(cases))
+        for row in LEAKAGE_ROWS:
+            name, keep = row.split(" keep=")
+            opening = measure.mouth_opening(models[name](case, keep=keep, audio=True))
+            study[row]["mouth~audio"].append(_corr(opening, case.audio_mouth))
+            study[row]["mouth~driver"].append(_corr(opening, case.driver.signals.mouth))
+    return study
 
 
 def main(argv: list[str] | None = None) -> int:
