@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import os
 import secrets
 from collections.abc import Iterator
@@ -33,7 +34,17 @@ def atomic_write(path: str | os.PathLike, suffix: str = "") -> Iterator[str]:
         raise
 
 
+@functools.cache
 def _umask() -> int:
-    mask = os.umask(0)
+    """The process's umask, read without changing it where the system tells it (Linux), since setting
+    it, even back at once, races with files other threads create (e.g. in a ComfyUI server)."""
+    try:
+        with open("/proc/self/status") as status:
+            for line in status:
+                if line.startswith("Umask:"):
+                    return int(line.split()[1], 8)
+    except OSError:
+        pass
+    mask = os.umask(0o022)  # elsewhere, once per process
     os.umask(mask)
     return mask

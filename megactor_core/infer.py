@@ -34,6 +34,7 @@ import cv2
 import numpy as np
 import torch
 
+from .cli import run_command
 from .dtypes import DTYPES, parse_dtype
 from .landmarks.crop import FaceCrop, crop_frames, face_box, paste_back, paste_mask
 from .landmarks.face import FaceLandmarks
@@ -51,8 +52,6 @@ from .pipeline import (
 from .pipeline.sampler import TOKEN_PIXELS
 from .pipeline.vae import load_sd_vae
 from .progress import progress_bar
-
-INTERRUPTED = 130  # the shell's code for a run stopped by Ctrl-C
 
 
 @dataclass
@@ -246,16 +245,7 @@ def run(args: argparse.Namespace) -> Path:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    try:
-        path = run(args)
-    except (ValueError, FileNotFoundError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
-    except KeyboardInterrupt:
-        print("interrupted; no video written", file=sys.stderr)
-        return INTERRUPTED
-    print(f"wrote {path}")
-    return 0
+    return run_command(lambda: f"wrote {run(args)}", interrupted="interrupted; no video written")
 
 
 if __name__ == "__main__":

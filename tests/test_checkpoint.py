@@ -151,3 +151,25 @@ def test_summary_counts_the_full_model(capsys):
     counts = summary.parameter_counts(MegActorSigma(tiny_config()))
     assert counts["total"] == sum(p.numel() for p in MegActorSigma(tiny_config()).parameters())
     assert counts["audio attention"] > 0 and counts["temporal modules"] > 0
+
+
+def test_atomic_write_leaves_the_process_umask_alone(tmp_path, monkeypatch):
+    """Setting the umask, even back at once, races with other threads' files: it is read, never set."""
+    import os
+    import sys
+
+    from megactor_core.atomic import _umask, atomic_write
+
+    if not sys.platform.startswith("linux"):
+        pytest.skip("the umask is read from /proc on Linux only")
+    _umask.cache_clear()
+    calls = []
+    real_umask = os.umask
+    monkeypatch.setattr(os, "umask", lambda mask: calls.append(mask) or real_umask(mask))
+    with atomic_write(tmp_path / "file.bin") as tmp:
+        fd = os.open(tmp, os.O_CREAT | os.O_WRONLY, 0o600)  # as safetensors creates its files
+        os.close(fd)
+    assert calls == []
+    mask = real_umask(0)
+    real_umask(mask)
+    assert (tmp_path / "file.bin").stat().st_mode & 0o777 == 0o666 & ~mask

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -251,6 +252,25 @@ def test_cli_trains_from_yaml_and_reports_bad_settings(dataset, init, tmp_path, 
     assert main(["--config", str(config), "--set", f"init={init}", f"data={tmp_path / 'nothing'}",
                  "mixed_precision=no"]) == 2
     assert "preprocess" in capsys.readouterr().err
+
+
+def test_config_values_are_read_as_their_types(tmp_path, capsys):
+    """YAML 1.1 reads ``1e-3`` (no dot) as a string: numbers are read as numbers; a value of the wrong type
+    is an error naming the key, the value and the type (also from the command line)."""
+    config = REPO / "megactor_core" / "training" / "configs" / "stage1.yaml"
+    read = TrainConfig.from_yaml(config, ["learning_rate=1e-3", "weight_decay=3e-2", "steps=2e3", "mixed_precision=no",
+                                          "augment.scale=[0.9, 1]"])
+    assert (read.learning_rate, read.weight_decay, read.steps, read.mixed_precision) == (1e-3, 3e-2, 2000, "no")
+    assert read.augment.scale == (0.9, 1.0) and isinstance(read.steps, int)
+    for override, message in [("learning_rate=fast", "learning_rate must be a number, got 'fast' (str)"),
+                              ("steps=2.5", "steps must be a whole number, got 2.5 (float)"),
+                              ("gradient_checkpointing=maybe", "gradient_checkpointing must be true or false"),
+                              ("mix.regions={eyes: lots}", "mix.regions must be a mapping of a string to a number"),
+                              ("preview_vae=3", "preview_vae must be a string or null, got 3 (int)")]:
+        with pytest.raises(ValueError, match=re.escape(message)):
+            TrainConfig.from_yaml(config, [override])
+        assert main(["--config", str(config), "--set", override]) == 2
+        assert message in capsys.readouterr().err
 
 
 def test_shipped_configs_parse():

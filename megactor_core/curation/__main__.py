@@ -17,6 +17,7 @@ import argparse
 import logging
 import sys
 
+from ..cli import run_command
 from ..progress import progress_bar
 from .manifest import read_manifest
 from .metrics import Thresholds
@@ -60,23 +61,22 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     thresholds = _thresholds(args)
-    try:
+
+    def work() -> str:
         if args.command == "scan":
             models = ModelFiles(*args.dwpose, syncnet=args.syncnet, device=args.device)
             models.check()
             with progress_bar("scanning", "clip") as progress:
-
                 records = scan(args.folder, args.out, models, workers=args.workers, progress=progress)
-            print(f"wrote {args.out}")
+            done = f"wrote {args.out}"
         else:
             records = read_manifest(args.manifest)
             kept = select(records, thresholds, args.out)
-            print(f"kept {len(kept)} of {len(records)} clips: wrote {args.out}")
-    except (ValueError, FileNotFoundError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
-    print(summary_table(records, thresholds))
-    return 0
+            done = f"kept {len(kept)} of {len(records)} clips: wrote {args.out}"
+        return f"{done}\n{summary_table(records, thresholds)}"
+
+    return run_command(work, interrupted="interrupted; the manifest keeps the clips scanned so far and the same "
+                                         "command resumes")
 
 
 if __name__ == "__main__":

@@ -15,6 +15,7 @@ import sys
 
 import torch
 
+from ..cli import run_command
 from ..dtypes import DTYPES, parse_dtype
 from .checkpoint import save_checkpoint
 from .pixart import PixArtError, config_from_pixart, init_from_pixart, load_pixart
@@ -38,20 +39,18 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
 
     torch.manual_seed(args.seed)
-    try:
+
+    def work() -> str:
         state, pixart_config = load_pixart(args.pixart)
         config = config_from_pixart(state, pixart_config, use_audio=args.audio, use_temporal=args.temporal,
                                     audio_dim=args.audio_dim, driven_channels=args.driven_channels)
         model = init_from_pixart(state, config)
-    except (PixArtError, ValueError, OSError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
-    path = save_checkpoint(model, args.out, dtype=parse_dtype(args.dtype),
-                           metadata={"initialised_from": "PixArt-α", "stage": "0"})
-    for name, count in parameter_counts(model).items():
-        print(f"{name:28s} {count / 1e6:10.1f} M")
-    print(f"wrote {path}")
-    return 0
+        path = save_checkpoint(model, args.out, dtype=parse_dtype(args.dtype),
+                               metadata={"initialised_from": "PixArt-α", "stage": "0"})
+        counts = [f"{name:28s} {count / 1e6:10.1f} M" for name, count in parameter_counts(model).items()]
+        return "\n".join([*counts, f"wrote {path}"])
+
+    return run_command(work, errors=(PixArtError, ValueError, OSError))
 
 
 if __name__ == "__main__":

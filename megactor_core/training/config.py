@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import typing
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -95,8 +96,6 @@ class TrainConfig:
     augment: AugmentConfig = field(default_factory=AugmentConfig)
 
     def __post_init__(self) -> None:
-        if self.mixed_precision is False:  # YAML reads a bare `no` as false
-            self.mixed_precision = "no"
         problems = []
         if self.stage not in STAGES:
             problems.append(f"stage must be one of {STAGES}, got {self.stage!r}")
@@ -170,14 +169,78 @@ def _build(cls: type, data: dict[str, Any], prefix: str) -> Any:
                and f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING]
     if missing:
         raise ValueError(f"training config lacks required settings {missing}")
-    values = {}
+    hints = typing.get_type_hints(cls)
+    values, problems = {}, []
     for name, value in data.items():
         nested = {"mix": MixConfig, "augment": AugmentConfig}.get(name) if cls is TrainConfig else None
         if nested is not None:
             if not isinstance(value, dict):
                 raise ValueError(f"{prefix}{name} must be a mapping of settings, got {value!r}")
-            value = _build(nested, value, f"{prefix}{name}.")
-        elif name == "scale":
-            value = tuple(float(v) for v in value)
-        values[name] = value
+            values[name] = _build(nested, value, f"{prefix}{name}.")
+            continue
+        if name == "mixed_precision" and value is False:  # YAML reads a bare `no` as false
+            value = "no"
+        try:
+            values[name] = _typed(value, hints[name])
+        except (TypeError, ValueError):
+            problems.append(f"{prefix}{name} must be {_describe(hints[name])}, got {value!r} "
+                            f"({type(value).__name__})")
+    if problems:
+        raise ValueError("invalid training config: " + "; ".join(problems))
     return cls(**values)
+
+
+def _number(value: Any) -> float:
+    """A YAML number, or a string YAML 1.1 leaves unread such as ``1e-3``; never a bool."""
+    if isinstance(value, bool):
+        raise TypeError(value)
+    if isinstance(value, str):
+        return float(value)
+    if isinstance(value, int | float):
+        return float(value)
+    raise TypeError(value)
+
+
+def _typed(value: Any, kind: Any) -> Any:
+    """``value`` as the field type ``kind`` (numbers written as strings read), or TypeError / ValueError."""
+    args = typing.get_args(kind)
+    if type(None) in args:  # X | None
+        return None if value is None else _typed(value, next(a for a in args if a is not type(None)))
+    origin = typing.get_origin(kind)
+    if kind is bool:
+        if not isinstance(value, bool):
+            raise TypeError(value)
+        return value
+    if kind is int:
+        number = _number(value)
+        if not number.is_integer():
+            raise ValueError(value)
+        return int(number)
+    if kind is float:
+        return _number(value)
+    if kind is str:
+        if not isinstance(value, str):
+            raise TypeError(value)
+        return value
+    if origin is tuple:
+        if not isinstance(value, list | tuple) or len(value) != len(args):
+            raise TypeError(value)
+        return tuple(_typed(v, a) for v, a in zip(value, args, strict=True))
+    if origin is dict:
+        if not isinstance(value, dict):
+            raise TypeError(value)
+        key_kind, value_kind = args
+        return {_typed(k, key_kind): _typed(v, value_kind) for k, v in value.items()}
+    raise TypeError(f"no reader for {kind}")
+
+
+def _describe(kind: Any) -> str:
+    args = typing.get_args(kind)
+    if type(None) in args:
+        return f"{_describe(next(a for a in args if a is not type(None)))} or null"
+    origin = typing.get_origin(kind)
+    if origin is tuple:
+        return f"a list [{', '.join(_describe(a) for a in args)}]"
+    if origin is dict:
+        return f"a mapping of {_describe(args[0])} to {_describe(args[1])}"
+    return {bool: "true or false", int: "a whole number", float: "a number", str: "a string"}[kind]

@@ -32,6 +32,7 @@ from tqdm.contrib.logging import logging_redirect_tqdm
 
 from ..atomic import atomic_write
 from ..audio import AudioFeatures
+from ..cli import run_command
 from ..dtypes import DTYPES, parse_dtype
 from ..landmarks import FaceLandmarks
 from ..landmarks.crop import crop_frames, face_box
@@ -331,14 +332,12 @@ def run(args: argparse.Namespace) -> PreprocessSummary:
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
-    try:
+
+    def work() -> str:
         with logging_redirect_tqdm():
-            summary = run(args)
-    except (ValueError, FileNotFoundError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
-    print(summary)
-    return 0
+            return run(args)
+
+    return run_command(work, interrupted="interrupted; finished shards are kept and the same command resumes")
 
 
 if __name__ == "__main__":

@@ -24,6 +24,7 @@ import torch
 from torch import nn
 from tqdm import tqdm
 
+from ..cli import run_command
 from ..models import MegActorConfig, MegActorSigma, load_checkpoint, read_config, save_checkpoint
 from .config import TrainConfig
 from .ema import EMA
@@ -288,14 +289,8 @@ def main(argv: list[str] | None = None) -> int:
                         help="override settings, e.g. --set data=/datasets/hdtf batch_size=2 mix.audio=0.3")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
-    try:
-        config = TrainConfig.from_yaml(args.config, args.set)
-        path = train(config)
-    except (ValueError, FileNotFoundError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
-    print(f"wrote {path}")
-    return 0
+    # On Ctrl-C, train() itself says where the same command resumes.
+    return run_command(lambda: f"wrote {train(TrainConfig.from_yaml(args.config, args.set))}")
 
 
 if __name__ == "__main__":
