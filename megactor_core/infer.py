@@ -38,6 +38,7 @@ from .cli import run_command
 from .dtypes import DTYPES, parse_dtype
 from .landmarks.crop import FaceCrop, crop_frames, face_box, paste_back, paste_mask
 from .landmarks.face import FaceLandmarks
+from .landmarks.face_drop import KEEP_CHOICES
 from .pipeline import (
     AUDIO_ENDS,
     EXTEND_POLICIES,
@@ -123,7 +124,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                    help="side of the square around the face, in face sizes (default 2.0: the training crop)")
     p.add_argument("--feather", type=float, default=0.1,
                    help="paste-back mask's soft edge, as a fraction of the crop's side (default 0.1)")
-    p.add_argument("--keep", choices=("eyes", "mouth", "both"), help="face-drop region (default: eyes with "
+    p.add_argument("--keep", choices=KEEP_CHOICES, help="face-drop region (default: eyes with "
                                                                        "--audio, both without)")
     p.add_argument("--alpha", type=float, default=1.0, help="head-motion amplitude α (needs --dwpose)")
     p.add_argument("--frames", type=int, help="frame count (default: the longer control's)")

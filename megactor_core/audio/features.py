@@ -11,6 +11,7 @@ from functools import partial
 
 import torch
 
+from ..progress import Progress
 from .waveform import WHISPER_SAMPLE_RATE, to_whisper_waveform
 from .whisper_encoder import WhisperEncoder
 
@@ -23,7 +24,6 @@ SAMPLES_PER_POSITION = WHISPER_SAMPLE_RATE // WhisperEncoder.positions_per_secon
 WINDOW_HOP_POSITIONS = 1000
 WINDOW_MARGIN_POSITIONS = 250
 
-Progress = Callable[[int, int], None]
 # How features are cut per frame, by the model that reads them: "dit" (this project's), or
 # "sd15-release" (the official SD1.5 release: MuseTalk's audio2feature).
 AUDIO_STYLES = ("dit", "sd15-release")

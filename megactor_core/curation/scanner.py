@@ -6,18 +6,17 @@ import concurrent.futures
 import math
 import multiprocessing
 import os
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 import torch
 
 from ..atomic import atomic_write
+from ..progress import Progress
 from ..video_io import find_videos
 from .manifest import Journal, read_manifest, write_manifest
 from .metrics import ClipRecord, Scorers, Thresholds, hours, measure_clip, source_of
-
-Progress = Callable[[int, int], None]
 
 
 @dataclass(frozen=True)

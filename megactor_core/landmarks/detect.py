@@ -2,16 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import Any
 
 import numpy as np
 
+from ..progress import Progress
 from .dwpose import DWPose
 from .face import FACE_POINTS, FaceLandmarks, track_face
 from .pose_keypoint import to_pose_keypoint
-
-Progress = Callable[[int, int], None]
 
 
 def detect_landmarks(dwpose: DWPose, frames: np.ndarray, *, face_index: int = 0, min_score: float = 0.3,

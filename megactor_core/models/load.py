@@ -13,7 +13,7 @@ from .sd15 import MegActorSigmaSD15, load_official
 from .sd15.official import SUFFIXES as OFFICIAL_SUFFIXES
 
 MODEL_SUFFIXES = (".safetensors", *OFFICIAL_SUFFIXES)
-# Either backbone: both take the same calls (encode_reference, encode_driving, null_controls, forward).
+# Every backbone (each a models.backbone.Backbone); a new one is one more member here and in load_model.
 AnyMegActor = MegActorSigma | MegActorSigmaSD15
 
 

@@ -17,12 +17,12 @@ import torch.nn.functional as F
 
 from ..audio import AudioFeatures
 from ..models import AnyMegActor
+from ..progress import Progress
 from .codec import LatentCodec
 from .schedulers import make_scheduler
 from .timeline import AUDIO_ENDS, EXTEND_POLICIES, extend_indices, video_length
 from .windows import blend_weights, context_windows, shifted_windows
 
-Progress = Callable[[int, int], None]
 # preview(step, steps, x0): after each denoising step, the current estimate of the clean latent of
 # the video's middle frame, [1, C, h, w] in the model's (scaled) latent space.
 Preview = Callable[[int, int, torch.Tensor], None]

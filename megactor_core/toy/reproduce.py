@@ -24,7 +24,8 @@ import torch
 
 from ..landmarks import amplify_motion, face_drop
 from ..models import MegActorConfig, MegActorSigma, load_checkpoint, save_checkpoint
-from ..pipeline.sampler import Progress, SamplerSettings, sample_video
+from ..pipeline.sampler import SamplerSettings, sample_video
+from ..progress import Progress
 from ..training.config import TrainConfig
 from ..training.train import train
 from . import measure

@@ -13,10 +13,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from ..landmarks.face_drop import KEEP_CHOICES
+
 STAGES = (1, 2, 3)
 MIXED_PRECISION = ("no", "fp16", "bf16")
 MODALITIES = ("visual", "audio", "mixed")
-KEEP_REGIONS = ("eyes", "mouth", "both")
 
 
 @dataclass
@@ -109,12 +110,12 @@ class TrainConfig:
         weights = [self.mix.visual, self.mix.audio, self.mix.mixed]
         if min(weights) < 0 or sum(weights) <= 0:
             problems.append(f"mix.visual/audio/mixed must be non-negative and not all 0, got {weights}")
-        unknown = sorted(set(self.mix.regions) - set(KEEP_REGIONS))
+        unknown = sorted(set(self.mix.regions) - set(KEEP_CHOICES))
         if unknown or not self.mix.regions or min(self.mix.regions.values()) < 0 \
                 or sum(self.mix.regions.values()) <= 0:
-            problems.append(f"mix.regions must weigh some of {KEEP_REGIONS} (non-negative), got {self.mix.regions}")
-        if self.mix.mixed_keep not in KEEP_REGIONS:
-            problems.append(f"mix.mixed_keep must be one of {KEEP_REGIONS}, got {self.mix.mixed_keep!r}")
+            problems.append(f"mix.regions must weigh some of {KEEP_CHOICES} (non-negative), got {self.mix.regions}")
+        if self.mix.mixed_keep not in KEEP_CHOICES:
+            problems.append(f"mix.mixed_keep must be one of {KEEP_CHOICES}, got {self.mix.mixed_keep!r}")
         if self.mix.clip_frames < 1:
             problems.append(f"mix.clip_frames must be at least 1, got {self.mix.clip_frames}")
         lo, hi = self.augment.scale

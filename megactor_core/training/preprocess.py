@@ -38,7 +38,7 @@ from ..landmarks import FaceLandmarks
 from ..landmarks.crop import crop_frames, face_box
 from ..pipeline.codec import LatentCodec
 from ..pipeline.timeline import resample_indices
-from ..progress import progress_bar
+from ..progress import Progress, progress_bar
 from ..video_io import VIDEO_SUFFIXES, SourceVideo, find_videos, read_video
 from .masks import latent_regions
 from .shards import INDEX_NAME, SHARD_PATTERN, Clip, write_index, write_shard
@@ -50,7 +50,6 @@ SIZE_MULTIPLE = 16  # the DiT's token: 8 px per latent cell x patch 2
 _UNSAFE_KEY_CHARACTERS = re.compile(r"[^A-Za-z0-9_-]+")
 
 Landmarker = Callable[[np.ndarray], FaceLandmarks]  # uint8 frames [N, H, W, 3] -> one face's landmarks
-Progress = Callable[[int, int], None]
 
 
 class AudioEncoder(Protocol):

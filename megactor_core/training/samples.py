@@ -13,8 +13,9 @@ import numpy as np
 import torch
 
 from ..landmarks import FaceLandmarks, face_drop, region_masks, token_masks
+from ..landmarks.face_drop import KEEP_CHOICES
 from .augment import augment_driving, load_face_swap
-from .config import KEEP_REGIONS, MODALITIES, TrainConfig
+from .config import MODALITIES, TrainConfig
 from .masks import LATENT_CELL, MOUTH, SHOWN, patch_tokens
 from .shards import ShardDataset
 
@@ -59,7 +60,7 @@ class TrainingSamples(torch.utils.data.Dataset):
         modalities = ("visual",) if not audio else MODALITIES
         weights = [1.0] if not audio else [config.mix.visual, config.mix.audio, config.mix.mixed]
         self._modalities = (modalities, np.asarray(weights) / sum(weights))
-        regions = [r for r in KEEP_REGIONS if config.mix.regions.get(r, 0) > 0]
+        regions = [r for r in KEEP_CHOICES if config.mix.regions.get(r, 0) > 0]
         weights = np.asarray([config.mix.regions[r] for r in regions])
         self._regions = (regions, weights / weights.sum())
         frames = config.frames_per_sample

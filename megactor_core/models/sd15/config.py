@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
+from typing import ClassVar
 
 # What the release samples with (configs/inference/magic_inference.yaml, read by its pipeline):
 # DDIM on linear betas, "leading" timesteps offset by 1 (25 steps: 961, 921, ..., 1).
@@ -41,14 +42,10 @@ class SD15Config:
     def noise_schedule(self) -> dict:
         return dict(RELEASE_SCHEDULE)
 
-    @property
-    def audio_style(self) -> str:
-        return "sd15-release"
-
-    @property
-    def use_audio(self) -> bool:
-        """Every transformer block of the release attends to audio."""
-        return True
+    # Constants of the release, not settings: its own audio feature cutting; every transformer
+    # block attends to audio.
+    audio_style: ClassVar[str] = "sd15-release"
+    use_audio: ClassVar[bool] = True
 
     @property
     def time_embed_dim(self) -> int:

@@ -229,7 +229,7 @@ class Upsample(nn.Module):
         return self.conv(F.interpolate(x, scale_factor=2.0, mode="nearest"))
 
 
-class DrivingEncoder(nn.Module):
+class DrivenEncoder(nn.Module):
     """Driving frames -> 4 feature channels at latent resolution, concatenated with the noisy
     latent: per stage a 3x3 conv then a strided conv (4x4 stride 2 three times, then 3x3)."""
 

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import torch
@@ -26,6 +27,14 @@ class AppearanceReference:
     @property
     def batch(self) -> int:
         return self.latents.shape[0]
+
+    def keys_values(self, key: tuple, compute: Callable[[], dict[str, KeysValues]]) -> dict[str, KeysValues]:
+        """The appearance UNet's keys and values for ``key`` (timesteps and batch): ``compute()`` runs
+        once per key, a new key replaces the kept one; always when training (gradients flow)."""
+        if key not in self._cache or torch.is_grad_enabled():
+            self._cache.clear()
+            self._cache[key] = compute()
+        return self._cache[key]
 
     def to(self, device: torch.device | str | None = None, dtype: torch.dtype | None = None) -> AppearanceReference:
         return AppearanceReference(self.latents.to(device=device, dtype=dtype))
@@ -138,8 +147,8 @@ class MegActorSigmaSD15(nn.Module):
         if reference.batch not in (1, batch):
             raise ValueError(f"reference has batch {reference.batch}; expected 1 or {batch}")
         shared = bool((t == t[0]).all())
-        key = (tuple(t.tolist()), batch)
-        if key not in reference._cache or torch.is_grad_enabled():
+
+        def compute() -> dict[str, KeysValues]:
             latents = reference.latents.to(device, self.unet.conv_in.weight.dtype)
             times = (t[:1] if shared else t).to(device)
             if not shared:
@@ -149,9 +158,8 @@ class MegActorSigmaSD15(nn.Module):
             self.appearance_encoder(latents, Context(
                 temb=self.appearance_encoder.time_features(times.expand(n)),
                 text=self.empty_text.to(latents)[None].expand(n, -1, -1), frames=1, record=recorded))
-            kv = {name: self._fused[name].transformer_blocks[0].attn1.keys_values(tokens)
-                  for name, tokens in recorded.items()}
-            reference._cache.clear()
-            reference._cache[key] = kv
-        return {name: (k.expand(batch, -1, -1, -1), v.expand(batch, -1, -1, -1))
-                for name, (k, v) in reference._cache[key].items()}
+            return {name: self._fused[name].transformer_blocks[0].attn1.keys_values(tokens)
+                    for name, tokens in recorded.items()}
+
+        kept = reference.keys_values((tuple(t.tolist()), batch), compute)
+        return {name: (k.expand(batch, -1, -1, -1), v.expand(batch, -1, -1, -1)) for name, (k, v) in kept.items()}

@@ -18,7 +18,7 @@ from ..embeddings import timestep_sinusoid
 from .config import SD15Config
 from .layers import (
     Downsample,
-    DrivingEncoder,
+    DrivenEncoder,
     KeysValues,
     MotionModule,
     ResnetBlock,
@@ -164,7 +164,7 @@ class VideoUNet(nn.Module):
         in_channels = c.latent_channels + (c.driven_channels if video else 0)
         self.conv_in = nn.Conv2d(in_channels, widths[0], 3, padding=1)
         self.time_embedding = TimeEmbedding(widths[0], c.time_embed_dim)
-        self.condition_input_layer = DrivingEncoder(c.driven_widths, c.driven_channels) if video else None
+        self.condition_input_layer = DrivenEncoder(c.driven_widths, c.driven_channels) if video else None
         n = len(widths)
         self.down_blocks = nn.ModuleList(
             UNetLevel(f"down_blocks.{i}", c, [widths[max(i - 1, 0)]] + [widths[i]] * (c.layers_per_block - 1),

@@ -1,0 +1,53 @@
+"""Each backbone offers what models/backbone.py says a backbone offers, with the same call signatures."""
+
+from __future__ import annotations
+
+import inspect
+
+import pytest
+import torch
+
+from megactor_core.models import Backbone, BackboneConfig, MegActorSigma, MegActorSigmaSD15, SD15Config
+from megactor_core.models.load import AnyMegActor
+from tests.tiny_models import TINY_SD15, randomize, tiny_config
+
+BACKBONES = {"dit": lambda: MegActorSigma(tiny_config()), "sd15": lambda: MegActorSigmaSD15(SD15Config(**TINY_SD15))}
+METHODS = ["encode_reference", "encode_driving", "null_controls", "forward", "compile_blocks"]
+
+
+def test_every_backbone_is_listed():
+    assert set(AnyMegActor.__args__) == {MegActorSigma, MegActorSigmaSD15}
+
+
+@pytest.mark.parametrize("name", BACKBONES)
+def test_backbone_follows_the_protocol(name):
+    model = BACKBONES[name]()
+    assert isinstance(model, Backbone) and isinstance(model.config, BackboneConfig)
+    for method in METHODS:
+        wanted = inspect.signature(getattr(Backbone, method)).parameters
+        given = inspect.signature(getattr(type(model), method)).parameters
+        assert list(wanted) == list(given), (method, list(given))
+        assert [p.kind for p in wanted.values()] == [p.kind for p in given.values()], method
+    config = model.config
+    assert isinstance(config.use_audio, bool) and isinstance(config.audio_style, str)
+    assert isinstance(config.noise_schedule, dict) and config.to_dict()["latent_channels"] == config.latent_channels
+    assert model.activation_elements > 0
+
+
+@pytest.mark.parametrize("name", BACKBONES)
+def test_backbone_denoises_a_video_through_the_protocol(name):
+    """Only the protocol's calls: reference and driving encoded once, null controls, one step."""
+    torch.manual_seed(0)
+    model: Backbone = randomize(BACKBONES[name]()).eval()  # no zero-initialised control paths
+    config = model.config
+    tokens = getattr(config, "audio_tokens", 45)
+    with torch.no_grad():
+        reference = model.encode_reference(torch.randn(1, config.latent_channels, 8, 8))
+        driven = model.encode_driving(torch.rand(1, 2, 3, 64, 64) * 2 - 1)
+        audio = torch.randn(1, 2, tokens, config.audio_dim)
+        no_driven, no_audio, no_scale = model.null_controls(driven, audio)
+        latents = torch.randn(1, 2, config.latent_channels, 8, 8)
+        out = model(latents, 500, reference=reference, driven=driven, audio=audio)
+        null = model(latents, 500, reference=reference, driven=no_driven, audio=no_audio, audio_scale=no_scale)
+    assert out.shape[:2] == (1, 2) and out.shape[-2:] == (8, 8) and out.shape == null.shape
+    assert not torch.allclose(out, null)
