@@ -50,7 +50,7 @@ def main() -> None:
     from benchmarks.results import machine, write_section
     from megactor_core.curation import ModelFiles
     from megactor_core.curation.syncnet import SyncNet
-    from tests.tiny_models import face_dwpose_files
+    from megactor_core.stand_ins import face_dwpose_files
 
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--clips", type=int, default=12)

@@ -155,7 +155,7 @@ def check_formula() -> tuple[float, float]:
     16 frames in one window), weights excluded on both sides."""
     from megactor_core.audio import AudioFeatures
     from megactor_core.pipeline import DiffusersVAE
-    from tests.tiny_models import tiny_vae
+    from megactor_core.stand_ins import tiny_vae
 
     dtype, side = torch.bfloat16, 16
     config = MegActorConfig(num_layers=4, hidden_size=128, num_heads=4, sample_size=side, audio_dim=32,

@@ -24,7 +24,7 @@ sys.path.insert(0, str(ROOT))
 def main() -> None:
     from benchmarks.results import best_of, machine, write_section
     from megactor_core.landmarks import DWPose, amplify_motion, detect_landmarks, face_drop
-    from tests.tiny_models import face_dwpose_files
+    from megactor_core.stand_ins import face_dwpose_files
 
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--detector")
