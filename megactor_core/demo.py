@@ -26,8 +26,9 @@ TOY_CHECKPOINT = Path(__file__).resolve().parent / "toy" / "megactor_sigma_toy.s
 
 
 def run_toy(checkpoint: Path, out: str, frames: int) -> Path:
+    from .toy.evaluate import Sampler, held_out_cases
+    from .toy.recipe import Recipe
     from .toy.report import side_by_side
-    from .toy.reproduce import Recipe, Sampler, held_out_cases
     from .toy.speech import SAMPLE_RATE
     from .toy.world import FPS
     from .video_io import write_video

@@ -207,7 +207,7 @@ def test_reproduction_runs_end_to_end_at_a_tiny_scale(tmp_path, capsys):
 def test_the_bundled_demo_model_is_the_reproductions_stage3():
     from megactor_core.demo import TOY_CHECKPOINT
     from megactor_core.models import read_checkpoint
-    from megactor_core.toy.reproduce import toy_model_config
+    from megactor_core.toy.recipe import toy_model_config
 
     config, _, metadata = read_checkpoint(TOY_CHECKPOINT)
     assert config == toy_model_config().replace(use_audio=True, use_temporal=True)

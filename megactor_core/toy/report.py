@@ -13,8 +13,9 @@ import torch
 from ..atomic import atomic_write
 from ..video_io import write_video
 from . import measure
+from .evaluate import ALPHAS, LAMBDAS, LEAKAGE_ROWS, HeldOutCase
 from .plots import line_plot
-from .reproduce import ALPHAS, LAMBDAS, LEAKAGE_ROWS, HeldOutCase, Recipe
+from .recipe import Recipe
 from .speech import SAMPLE_RATE
 from .world import FPS
 
@@ -133,12 +134,18 @@ def leakage_finding(leakage: dict[str, dict[str, list]]) -> str:
     cases = len(leakage[LEAKAGE_ROWS[0]]["mouth~audio"])
     driver, audio = differences(leakage, "eyes", "mouth~driver"), differences(leakage, "eyes", "mouth~audio")
     (d_low, d_high), (a_low, a_high) = measure.bootstrap_interval(driver), measure.bootstrap_interval(audio)
-    if d_low > 0 and a_high < 0:
-        verdict = "supported: without decoupling the driver's mouth leaks in and the speech is followed less"
-    elif d_high < 0 or a_low > 0:
-        verdict = "contradicted in this toy world"
-    else:
-        verdict = "not supported at this sample size (an interval includes no difference)"
+    def part(low: float, high: float, more: str, less: str) -> str:
+        if low > 0:
+            return f"{more} (its interval excludes 0)"
+        if high < 0:
+            return f"{less} (its interval excludes 0)"
+        return f"no difference shown (its interval includes 0) in whether {more.split(':')[0]}"
+
+    leak = part(d_low, d_high, "the driver's mouth leaks in more without decoupling: supported",
+                "the driver's mouth leaks in less without decoupling: contradicted")
+    follow = part(-a_high, -a_low, "the speech is followed less without decoupling: supported",
+                  "the speech is followed more without decoupling: contradicted")
+    verdict = f"{'supported' if d_low > 0 and a_high < 0 else 'not fully supported'}: {leak}; {follow}"
     return (f"- **Visual leakage without decoupling** (claim: a model trained without modality decoupling lets "
             f"the driving video's mouth leak into the result and follows the audio less). Mixed mode, {cases} "
             f"held-out cases, the driver face-dropped to the eyes (its jaw still moves with its own speech): "
@@ -178,7 +185,7 @@ def write_report(out: Path, recipe: Recipe, results: dict, *, train_seconds: flo
         f"- Machine: {platform.processor() or platform.machine()}, {torch.get_num_threads()} torch threads, "
         f"torch {torch.__version__}.",
         f"- Training (stages 1, 2, 3 and the stage-2 ablation, with the dataset): {train_seconds / 60:.1f} min"
-        + (f" (reusing the finished runs {', '.join(reused)} of an earlier invocation)" if reused else "")
+        + (f" (summed over invocations; this one reused the finished runs {', '.join(reused)})" if reused else "")
         + f"; evaluation {eval_seconds / 60:.1f} min.",
         f"- Recipe: {recipe_text}.",
         "- `truth` rows measure the ground-truth video of the identity following the same signals: the",

@@ -1,0 +1,165 @@
+"""Evaluation of the toy reproduction: held-out identities, motion and speech, measured on the pixels."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from ..landmarks import amplify_motion, face_drop
+from ..models import load_checkpoint
+from ..pipeline.sampler import SamplerSettings, sample_video
+from ..progress import Progress
+from . import measure
+from .codec import PixelCodec
+from .face import Identity, render
+from .recipe import SIZE, Recipe
+from .signals import Signals
+from .world import ToyVideo, audio_features, speech, toy_video, toy_whisper
+
+log = logging.getLogger(__name__)
+ALPHAS = (0.0, 0.5, 1.0, 2.0)
+LAMBDAS = (0.0, 0.5, 1.0, 1.5)
+
+
+@dataclass
+class HeldOutCase:
+    """One held-out identity with held-out motion and speech, and the truth to compare with."""
+
+    identity: Identity
+    reference: np.ndarray  # uint8 [1, S, S, 3]: frontal, eyes open, mouth closed
+    driver: ToyVideo  # another held-out person moving, blinking and speaking
+    audio: np.ndarray  # held-out speech, unrelated to the driver's mouth
+    audio_mouth: np.ndarray  # the mouth opening that speech implies per frame
+    truth: np.ndarray  # the identity following the driver's motion and the speech's mouth
+
+
+def held_out_cases(recipe: Recipe, count: int | None = None) -> list[HeldOutCase]:
+    """The evaluation's cases (``count``: all of them, as many as the leakage study or the modes use)."""
+    count = count or max(recipe.test_identities, recipe.leakage_cases)
+    rng = np.random.default_rng([recipe.seed, 1000])  # apart from every training draw
+    people = [Identity.random(rng) for _ in range(count + 1)]
+    cases = []
+    n = recipe.test_frames
+    for k in range(count):
+        rest = Signals(*[np.zeros(1)] * 5, eyes=np.ones(1), mouth=np.zeros(1))
+        reference, _ = render(people[k], rest, SIZE)
+        driver = toy_video(people[k + 1], n, SIZE, rng)
+        audio, mouth = speech(n, rng)
+        truth, _ = render(people[k], driver.signals.replace(mouth=mouth), SIZE)
+        cases.append(HeldOutCase(people[k], reference, driver, audio, mouth, truth))
+    return cases
+
+
+class Sampler:
+    """Runs one checkpoint on test cases with the real sampler and the pixel codec."""
+
+    def __init__(self, checkpoint: Path, recipe: Recipe) -> None:
+        self.model = load_checkpoint(checkpoint, dtype=torch.float32).eval()  # a shipped fp16 file runs in fp32
+        self.recipe = recipe
+        self.whisper = toy_whisper(recipe.seed)
+
+    def __call__(self, case: HeldOutCase, *, keep: str | None = None, audio: bool = False, alpha: float = 1.0,
+                 audio_scale: float = 1.0, progress: Progress | None = None) -> np.ndarray:
+        """Generated uint8 frames; ``keep`` face-drops the driver to that region (None: no driving video)."""
+        driving = None
+        if keep is not None:
+            frames = case.driver.frames.astype(np.float32) / 255
+            landmarks = case.driver.face_landmarks
+            if alpha != 1.0:
+                frames, landmarks = amplify_motion(frames, landmarks, alpha)
+            driving = torch.from_numpy(np.ascontiguousarray(face_drop(frames, landmarks, keep)))
+        features = None
+        if audio:
+            video = ToyVideo(case.identity, case.driver.signals, case.driver.frames, case.driver.landmarks, case.audio)
+            features = audio_features(self.whisper, video)
+        settings = SamplerSettings(steps=self.recipe.sample_steps, guidance_scale=self.recipe.guidance,
+                                   audio_scale=audio_scale, seed=self.recipe.seed)
+        latents = sample_video(self.model, PixelCodec(), torch.from_numpy(case.reference).float() / 255, settings,
+                               audio=features, driving=driving, frames=len(case.truth), progress=progress)
+        return (PixelCodec().decode(latents).numpy() * 255).round().astype(np.uint8)
+
+
+def _corr(a: np.ndarray, b: np.ndarray) -> float:
+    return measure.correlation(np.asarray(a, float), np.asarray(b, float))
+
+
+def _mean(values: list[float]) -> float:
+    """The mean over cases where the measurement is defined (NaN when it never is)."""
+    finite = [v for v in values if np.isfinite(v)]
+    return float(np.mean(finite)) if finite else float("nan")
+
+
+def follows_driver(frames: np.ndarray, case: HeldOutCase) -> dict[str, float]:
+    angles = measure.head_angles(frames)
+    return {"eyes": _corr(measure.eye_openness(frames), case.driver.signals.eyes),
+            "yaw": _corr(angles["yaw"], case.driver.signals.yaw),
+            "x": _corr(measure.head_position(frames)[:, 0], case.driver.signals.shift_x)}
+
+
+def identity_error(frames: np.ndarray, case: HeldOutCase) -> dict[str, float]:
+    """Mean absolute error (0..255) against the truth: over the background that never moves, and overall."""
+    still = measure.background(case.truth).all(0) & measure.background(case.reference)[0]
+    diff = np.abs(frames.astype(np.float32) - case.truth.astype(np.float32)).mean(-1)
+    return {"background_mae": float(diff[:, still].mean()), "frame_mae": float(diff.mean())}
+
+
+def evaluate(trained: dict[str, Path], recipe: Recipe, out: Path) -> dict:
+    """Every measurement of the report, on each held-out case; also the samples' frames for the videos."""
+    cases = held_out_cases(recipe)
+    final = Sampler(trained["stage3"], recipe)
+    rows: dict[str, list[dict[str, float]]] = {}
+    samples: dict[str, np.ndarray] = {}
+
+    def add(name: str, values: dict[str, float]) -> None:
+        rows.setdefault(name, []).append(values)
+
+    for k, case in enumerate(cases[:recipe.test_identities]):
+        log.info("evaluating held-out identity %d of %d", k + 1, recipe.test_identities)
+        truth_mouth = measure.mouth_opening(case.truth)
+        add("truth", {"mouth~audio": _corr(truth_mouth, case.audio_mouth), **follows_driver(case.truth, case),
+                      **identity_error(case.truth, case)})
+        audio_only = final(case, audio=True)
+        add("audio", {"mouth~audio": _corr(measure.mouth_opening(audio_only), case.audio_mouth),
+                      "mouth_std": float(measure.mouth_opening(audio_only).std())})
+        visual = final(case, keep="both")
+        add("visual", {**follows_driver(visual, case), **identity_error(visual, case)})
+        mixed = final(case, keep="eyes", audio=True)
+        add("mixed", {"mouth~audio": _corr(measure.mouth_opening(mixed), case.audio_mouth),
+                      **follows_driver(mixed, case), **identity_error(mixed, case)})
+        for alpha in ALPHAS:
+            frames = visual if alpha == 1.0 else final(case, keep="both", alpha=alpha)
+            add(f"alpha={alpha:g}", {"motion": measure.motion_amplitude(frames)})
+        for lam in LAMBDAS:
+            frames = audio_only if lam == 1.0 else final(case, audio=True, audio_scale=lam)
+            add(f"lambda={lam:g}", {"mouth_std": float(measure.mouth_opening(frames).std())})
+        if k == 0:
+            samples.update(truth=case.truth, audio=audio_only, visual=visual, mixed=mixed)
+    leakage = leakage_study(trained, recipe, cases[:recipe.leakage_cases])
+    for name, values in leakage.items():
+        rows[name] = [dict(zip(values, case_values, strict=True)) for case_values in zip(*values.values(), strict=True)]
+    means = {name: {key: _mean([r[key] for r in values]) for key in values[0]} for name, values in rows.items()}
+    return {"means": means, "cases": recipe.test_identities, "samples": samples, "case0": cases[0],
+            "leakage": leakage, "leakage_cases": recipe.leakage_cases}
+
+
+LEAKAGE_ROWS = [f"{name} keep={keep}" for keep in ("eyes", "both") for name in ("decoupled", "ablation")]
+
+
+def leakage_study(trained: dict[str, Path], recipe: Recipe, cases: list[HeldOutCase]) -> dict[str, dict[str, list]]:
+    """Mixed mode with the driver's mouth saying something else than the speech: per case, how much the
+    generated mouth follows the speech and the driver, for the decoupled stage-2 model and the ablation,
+    with the driver face-dropped to the eyes (the paper's mixed mode) and to eyes and mouth."""
+    models = {"decoupled": Sampler(trained["stage2"], recipe), "ablation": Sampler(trained["ablation"], recipe)}
+    study: dict[str, dict[str, list]] = {row: {"mouth~audio": [], "mouth~driver": []} for row in LEAKAGE_ROWS}
+    for k, case in enumerate(cases):
+        log.info("leakage case %d of %d", k + 1, len(cases))
+        for row in LEAKAGE_ROWS:
+            name, keep = row.split(" keep=")
+            opening = measure.mouth_opening(models[name](case, keep=keep, audio=True))
+            study[row]["mouth~audio"].append(_corr(opening, case.audio_mouth))
+            study[row]["mouth~driver"].append(_corr(opening, case.driver.signals.mouth))
+    return study
