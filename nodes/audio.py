@@ -13,7 +13,7 @@ from comfy_api.latest import io
 from ..megactor_core.audio import AUDIO_STYLES, AudioFeatures, WhisperEncoder, encode_audio, load_whisper_encoder
 from ..megactor_core.dtypes import DTYPES, parse_dtype
 from .model_paths import model_choices, model_path
-from .progress import comfy_progress
+from .progress import ComfyProgress
 
 WhisperType = io.Custom("MEGACTOR_WHISPER")
 AudioFeaturesType = io.Custom("MEGACTOR_AUDIO_FEATURES")
@@ -95,7 +95,7 @@ class AudioEncode(io.ComfyNode):
         if not isinstance(audio, dict) or "waveform" not in audio or "sample_rate" not in audio:
             raise ValueError("audio must be a ComfyUI AUDIO: a dict with 'waveform' [batch, channels, samples] "
                              f"and 'sample_rate'; got {type(audio).__name__}")
-        progress = comfy_progress()
+        progress = ComfyProgress()
         mm.load_models_gpu([whisper.patcher], force_full_load=True)
         features: AudioFeatures = encode_audio(
             whisper.encoder, audio["waveform"], audio["sample_rate"], fps,

@@ -17,7 +17,7 @@ from ..megactor_core.landmarks.regions import REGIONS, region_masks
 from ..megactor_core.landmarks.release_drop import release_face_drop
 from ..megactor_core.layout import images_from_numpy, images_to_numpy, images_to_uint8
 from .model_paths import model_choices, model_path
-from .progress import comfy_progress
+from .progress import ComfyProgress
 
 DWPoseType = io.Custom("MEGACTOR_DWPOSE")
 LandmarksType = io.Custom("MEGACTOR_LANDMARKS")
@@ -87,7 +87,7 @@ class DetectFaceLandmarks(io.ComfyNode):
     def execute(cls, images: torch.Tensor, dwpose: DWPose, face_index: int, min_score: float) -> io.NodeOutput:
         frames = images_to_uint8(images)
         landmarks, poses = detect_landmarks(dwpose, frames, face_index=face_index, min_score=min_score,
-                                            progress=comfy_progress())
+                                            progress=ComfyProgress())
         return io.NodeOutput(landmarks, poses, images_from_numpy(draw_landmarks(frames, landmarks)))
 
 

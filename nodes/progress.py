@@ -26,6 +26,3 @@ class ComfyProgress:
             image = self.previewer.decode_latent_to_preview_image("JPEG", x0)
             self.bar.update_absolute(self.bar.current, self.bar.total, image)
 
-
-def comfy_progress(previewer=None) -> ComfyProgress:
-    return ComfyProgress(previewer)

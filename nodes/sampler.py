@@ -21,7 +21,7 @@ from ..megactor_core.pipeline import (
 )
 from .audio import AudioFeaturesType
 from .loader import MegActorModel, MegActorModelType
-from .progress import comfy_progress
+from .progress import ComfyProgress
 
 DEFAULTS = SamplerSettings()
 
@@ -115,11 +115,11 @@ class MegActorSampler(io.ComfyNode):
         height, width = reference.shape[1:3]
         mm.load_models_gpu([model.patcher, vae.patcher],
                            memory_required=window_memory(model.model, height, width, settings))
-        progress = comfy_progress(_previewer(model))
+        progress = ComfyProgress(_previewer(model))
         latents = sample_video(model.model, codec, reference[:1], settings, audio=audio_features, driving=driving,
                                frames=frame_count or None, device=model.load_device, progress=progress,
                                preview=progress.preview)
-        return io.NodeOutput({"samples": latents}, decode_video(codec, latents, progress=comfy_progress()))
+        return io.NodeOutput({"samples": latents}, decode_video(codec, latents, progress=ComfyProgress()))
 
 
 def _previewer(model: MegActorModel):

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Protocol
 
 import torch
+
+from ..progress import Progress
 
 
 class LatentCodec(Protocol):
@@ -25,7 +27,7 @@ class LatentCodec(Protocol):
 
 
 def decode_video(codec: LatentCodec, latents: torch.Tensor, *, chunk: int = 8,
-                 progress: Callable[[int, int], None] | None = None) -> torch.Tensor:
+                 progress: Progress | None = None) -> torch.Tensor:
     """Unscaled latents ``[N, C, h, w]`` -> frames ``[N, H, W, 3]`` in 0..1 (float32, CPU), ``chunk``
     frames at a time, so the decoder's memory does not grow with the video; ``progress(done,
     total)`` after each chunk (raising from it cancels)."""

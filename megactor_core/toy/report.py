@@ -134,17 +134,19 @@ def leakage_finding(leakage: dict[str, dict[str, list]]) -> str:
     cases = len(leakage[LEAKAGE_ROWS[0]]["mouth~audio"])
     driver, audio = differences(leakage, "eyes", "mouth~driver"), differences(leakage, "eyes", "mouth~audio")
     (d_low, d_high), (a_low, a_high) = measure.bootstrap_interval(driver), measure.bootstrap_interval(audio)
-    def part(low: float, high: float, more: str, less: str) -> str:
-        if low > 0:
-            return f"{more} (its interval excludes 0)"
-        if high < 0:
-            return f"{less} (its interval excludes 0)"
-        return f"no difference shown (its interval includes 0) in whether {more.split(':')[0]}"
 
-    leak = part(d_low, d_high, "the driver's mouth leaks in more without decoupling: supported",
-                "the driver's mouth leaks in less without decoupling: contradicted")
-    follow = part(-a_high, -a_low, "the speech is followed less without decoupling: supported",
-                  "the speech is followed more without decoupling: contradicted")
+    def part(low: float, high: float, claim: str, opposite: str) -> str:
+        """``claim`` is about a difference whose 95 % interval is [low, high]."""
+        if low > 0:
+            return f"{claim}: supported (its interval excludes 0)"
+        if high < 0:
+            return f"{opposite}: contradicted (its interval excludes 0)"
+        return f"no difference shown (its interval includes 0) in whether {claim}"
+
+    leak = part(d_low, d_high, "the driver's mouth leaks in more without decoupling",
+                "the driver's mouth leaks in less without decoupling")
+    follow = part(-a_high, -a_low, "the speech is followed less without decoupling",
+                  "the speech is followed more without decoupling")
     verdict = f"{'supported' if d_low > 0 and a_high < 0 else 'not fully supported'}: {leak}; {follow}"
     return (f"- **Visual leakage without decoupling** (claim: a model trained without modality decoupling lets "
             f"the driving video's mouth leak into the result and follows the audio less). Mixed mode, {cases} "
