@@ -48,3 +48,14 @@ def run_child(code: str, *args: object) -> dict:
     out = subprocess.run([sys.executable, "-c", code, *map(str, args)], cwd=ROOT, check=True,
                          capture_output=True, text=True).stdout
     return json.loads(out.strip().splitlines()[-1])
+
+
+def print_profiles(calls: dict[str, Callable[[], object]]) -> None:
+    """Self CPU time per operator of each call (after a warm-up), to find where the time goes."""
+    from torch.profiler import ProfilerActivity, profile
+
+    for name, call in calls.items():
+        call()
+        with profile(activities=[ProfilerActivity.CPU]) as prof:
+            call()
+        print(f"== {name}\n" + prof.key_averages().table(sort_by="self_cpu_time_total", row_limit=25))

@@ -45,6 +45,8 @@ def main() -> None:
     parser.add_argument("--heads", type=int, default=6)
     parser.add_argument("--frames", type=int, default=8)
     parser.add_argument("--size", type=int, default=256, help="image side in pixels (latents are 1/8)")
+    parser.add_argument("--profile", action="store_true",
+                        help="print torch.profiler's operator tables of our step and PixArt-α's, then stop")
     args = parser.parse_args()
     torch.manual_seed(0)
     latent = args.size // 8
@@ -84,6 +86,12 @@ def main() -> None:
             step(torch.cat([x, x]), torch.cat([driven, torch.zeros_like(driven)]), torch.cat([audio, audio]),
                  torch.cat([t, t]))
 
+        if args.profile:
+            from benchmarks.results import print_profiles
+
+            print_profiles({"ours": step, "PixArt-α backbone": lambda: plain(x[0], timestep=t.expand(f),
+                                                                               added_cond_kwargs=no_micro)})
+            return
         timings = {
             "plain": timed(lambda: plain(x[0], timestep=t.expand(f), added_cond_kwargs=no_micro)),
             "texted": timed(lambda: texted(x[0], timestep=t.expand(f), encoder_hidden_states=caption,

@@ -3,8 +3,9 @@
 Videos enter the model as ``[batch, frames, channels, height, width]``. Inside, the transformer
 works on per-frame token sequences ``[batch * frames, tokens, width]`` (spatial layout) and, in
 temporal modules, on per-position frame sequences ``[batch * tokens, frames, width]``. The SD1.5
-UNet works on per-frame feature maps ``[batch * frames, channels, height, width]``, viewed as
-``[batch, channels, frames, height, width]`` where a norm spans all frames of a video.
+UNet works on per-frame feature maps ``[batch * frames, channels, height, width]`` stored
+channels-last (its convolutions run faster so, and its token views are free), viewed as
+``[batch, channels, frames * height, width]`` where a norm spans all frames of a video.
 """
 
 from __future__ import annotations
@@ -50,14 +51,19 @@ def tokens_to_maps(x: torch.Tensor, height: int, width: int) -> torch.Tensor:
     return x.transpose(1, 2).reshape(x.shape[0], x.shape[2], height, width)
 
 
-def frames_to_depth(x: torch.Tensor, frames: int) -> torch.Tensor:
-    """``[B*F, C, H, W] -> [B, C, F, H, W]``: frames as a depth axis, for norms over whole videos."""
-    return unfold_frames(x, frames).transpose(1, 2)
+def frames_to_video_map(x: torch.Tensor, frames: int) -> torch.Tensor:
+    """``[B*F, C, H, W] -> [B, C, F*H, W]``: each video's frames stacked into one map, for norms
+    over whole videos. A view when ``x`` is channels-last in memory (the SD1.5 UNet's maps are),
+    and channels-last itself, which PyTorch's group norm runs on without copying."""
+    x = x.contiguous(memory_format=torch.channels_last)
+    bf, c, h, w = x.shape
+    return x.permute(0, 2, 3, 1).reshape(bf // frames, frames * h, w, c).permute(0, 3, 1, 2)
 
 
-def depth_to_frames(x: torch.Tensor) -> torch.Tensor:
-    """``[B, C, F, H, W] -> [B*F, C, H, W]``."""
-    return fold_frames(x.transpose(1, 2))
+def video_map_to_frames(x: torch.Tensor, frames: int) -> torch.Tensor:
+    """``[B, C, F*H, W] -> [B*F, C, H, W]``: the inverse of :func:`frames_to_video_map`."""
+    b, c, fh, w = x.shape
+    return x.permute(0, 2, 3, 1).reshape(b * frames, fh // frames, w, c).permute(0, 3, 1, 2)
 
 
 def unpatchify(tokens: torch.Tensor, rows: int, cols: int, patch: int) -> torch.Tensor:

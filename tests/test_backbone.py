@@ -51,3 +51,29 @@ def test_backbone_denoises_a_video_through_the_protocol(name):
         null = model(latents, 500, reference=reference, driven=no_driven, audio=no_audio, audio_scale=no_scale)
     assert out.shape[:2] == (1, 2) and out.shape[-2:] == (8, 8) and out.shape == null.shape
     assert not torch.allclose(out, null)
+
+
+@pytest.mark.parametrize("name", BACKBONES)
+def test_reference_for_the_first_videos_only(name):
+    """``reference.first(1)`` in a batch of two = the first video with the reference and the second
+    without, each run alone (the release's guidance in one batch); a reference that does not fit
+    the batch is refused."""
+    torch.manual_seed(0)
+    model: Backbone = randomize(BACKBONES[name]()).eval()
+    config = model.config
+    tokens = getattr(config, "audio_tokens", 45)
+    with torch.no_grad():
+        reference = model.encode_reference(torch.randn(1, config.latent_channels, 8, 8))
+        driven = model.encode_driving(torch.rand(2, 3, 3, 64, 64) * 2 - 1)
+        audio = torch.randn(2, 3, tokens, config.audio_dim)
+        latents = torch.randn(2, 3, config.latent_channels, 8, 8)
+        both = model(latents, 500, reference=reference.first(1), driven=driven, audio=audio)
+        with_ref = model(latents[:1], 500, reference=reference, driven=driven[:1], audio=audio[:1])
+        without = model(latents[1:], 500, driven=driven[1:], audio=audio[1:])
+        shared = model(latents, 500, reference=reference, driven=driven, audio=audio)
+        torch.testing.assert_close(both[:1], with_ref, atol=1e-5, rtol=1e-4)
+        torch.testing.assert_close(both[1:], without, atol=1e-5, rtol=1e-4)
+        torch.testing.assert_close(shared[:1], with_ref, atol=1e-5, rtol=1e-4)
+        assert not torch.allclose(shared[1:], without, atol=1e-3)
+        with pytest.raises(ValueError, match="does not fit a batch of 2"):
+            model(latents, 500, reference=reference.first(3), driven=driven, audio=audio)

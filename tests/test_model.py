@@ -95,6 +95,28 @@ def test_projected_reference_equals_attending_the_concatenated_tokens():
     torch.testing.assert_close(projected, concatenated, rtol=1e-5, atol=1e-6)
 
 
+@pytest.mark.parametrize("keys", [8, 32, 33])
+def test_attention_over_few_keys_equals_the_fused_kernel(keys):
+    """The explicit product used for a handful of keys (temporal attention) is the same attention,
+    gradients included; a reference shared per group of frames is appended once per group."""
+    from megactor_core.models.attention import append_shared, attend
+
+    torch.manual_seed(0)
+    q, k, v = (torch.randn(6, 2, n, 16, requires_grad=True) for n in (keys, keys, keys))
+    out = attend(q, k, v)
+    expected = torch.nn.functional.scaled_dot_product_attention(q, k, v)
+    torch.testing.assert_close(out, expected, rtol=1e-5, atol=1e-6)
+    grads = torch.autograd.grad(out.sum(), (q, k, v))
+    torch.testing.assert_close(grads, torch.autograd.grad(expected.sum(), (q, k, v)), rtol=1e-4, atol=1e-5)
+    extra = torch.randn(2, 2, 5, 16)
+    joined = append_shared(k.detach(), extra, 3)
+    assert joined.shape == (6, 2, keys + 5, 16)
+    torch.testing.assert_close(joined[2, :, keys:], extra[0])
+    torch.testing.assert_close(joined[4, :, keys:], extra[1])
+    with pytest.raises(ValueError, match="cannot be shared by a batch of 6"):
+        append_shared(k.detach(), extra, 2)
+
+
 def test_reference_may_have_another_resolution(tiny):
     ref = tiny.encode_reference(torch.randn(1, 4, 12, 8))
     assert tiny(torch.randn(1, 1, 4, 8, 8), 10, reference=ref).shape == (1, 1, 8, 8, 8)
@@ -239,7 +261,7 @@ def test_gradient_checkpointing_gives_the_same_gradients():
         (lambda m: m.encode_reference(torch.randn(1, 3, 8, 8)), "reference latents have 3 channels"),
         (lambda m: m.encode_driving(torch.randn(1, 1, 3, 60, 64)), "multiples of 8"),
         (lambda m: m(torch.randn(3, 1, 4, 8, 8), 1, reference=m.encode_reference(torch.randn(2, 4, 8, 8))),
-         "batch 2; expected 1 or 3"),
+         "reference of batch 2 for 3 videos does not fit a batch of 3"),
     ],
 )
 def test_clear_errors(tiny, call, message):

@@ -52,7 +52,8 @@ class Backbone(Protocol):
     activation_elements: int
 
     def encode_reference(self, latents: torch.Tensor) -> Any:
-        """Scaled reference latents ``[B, C, h, w]`` -> the reference features its forward takes."""
+        """Scaled reference latents ``[B, C, h, w]`` -> the reference features its forward takes;
+        their ``first(videos)`` gives them to the leading videos of a batch only."""
 
     def encode_driving(self, frames: torch.Tensor) -> torch.Tensor:
         """Driving frames ``[B, F, 3, H, W]`` in -1..1 -> driven features ``[B, F, C, h, w]``."""
@@ -68,3 +69,13 @@ class Backbone(Protocol):
 
     def compile_blocks(self, **options) -> None:
         """``torch.compile`` its repeated blocks."""
+
+
+def reference_videos(videos: int | None, reference_batch: int, batch: int) -> int:
+    """How many leading videos of a batch see a reference (``videos``: all when None), checking
+    that the reference's own batch (1, or one per such video) fits."""
+    videos = batch if videos is None else videos
+    if not 1 <= videos <= batch or reference_batch not in (1, videos):
+        raise ValueError(f"a reference of batch {reference_batch} for {videos} videos does not fit a batch of "
+                         f"{batch} (expected batch 1 or one per video it is for)")
+    return videos

@@ -5,7 +5,6 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from ..layout import repeat_per_frame
 from .attention import Attention
 from .audio_attention import AudioAttention
 from .temporal import TemporalAttention
@@ -68,16 +67,15 @@ class DiTBlock(nn.Module):
     ) -> torch.Tensor:
         """Run one block on ``x``: ``[B*F, N, D]``.
 
-        ``modulation``: ``[B*F, 6, D]`` from adaLN-single. ``reference``: the video's reference keys
-        and values ``[B, heads, R, head_dim]``, appended to every frame's own in self-attention.
+        ``modulation``: ``[B*F, 6, D]`` from adaLN-single. ``reference``: reference keys and values
+        ``[V, heads, R, head_dim]`` of the first ``V <= B`` videos, appended to each of their frames'
+        own in self-attention (the other videos see none).
         ``mask``: ``[B*F or 1, 1, N, N(+R)]``, boolean (True where a query may attend a key) or
         additive. ``audio``: ``[B*F, T, audio_dim]``.
         """
         shift_msa, scale_msa, gate_msa, shift_mlp, scale_mlp, gate_mlp = self._chunks(modulation)
         h = modulate(self.norm1(x), shift_msa, scale_msa)
-        if reference is not None:  # repeated here, so checkpointing frees the per-frame copies too
-            reference = tuple(repeat_per_frame(t, frames) for t in reference)
-        x = x + gate_msa * self.attn(h, mask=mask, extra_kv=reference)
+        x = x + gate_msa * self.attn(h, mask=mask, extra_kv=reference, extra_group=frames)
         if self.temporal is not None:
             x = self.temporal(x, frames)
         if self.audio_attn is not None and audio is not None:

@@ -6,6 +6,7 @@ import torch
 from torch import nn
 
 from ..layout import fold_frames, repeat_per_frame, unfold_frames, unpatchify
+from .backbone import reference_videos
 from .block import modulate
 from .config import MegActorConfig
 from .dit import DiTTrunk
@@ -42,7 +43,8 @@ class DenoisingTransformer(DiTTrunk):
             timestep: diffusion timestep, a number or ``[B]``.
             driven: driven-encoder features ``[B, F, driven_channels, h, w]``; None for no
                 visual control (the same as all-zero features).
-            reference: features from the reference transformer, batch ``B`` or 1.
+            reference: features from the reference transformer, batch ``B`` or 1 (or for the
+                first videos only: :meth:`ReferenceFeatures.first`).
             audio: per-frame Whisper features ``[B, F, T, audio_dim]``; None for no audio.
             audio_scale: λ of Eq.4, a number or ``[B]``.
             attention_mask: Eq.2 self-attention mask over a frame's own tokens, boolean,
@@ -105,16 +107,16 @@ class DenoisingTransformer(DiTTrunk):
 
     def _reference(self, reference: ReferenceFeatures | None, batch: int
                    ) -> dict[int, tuple[torch.Tensor, torch.Tensor]]:
-        """Reference keys and values per block at the latents' batch size."""
+        """Reference keys and values per block for the videos that see them (all, or the first
+        ``reference.videos``)."""
         if reference is None:
             return {}
         wanted = set(self.config.reference_blocks)
         if set(reference.keys_values) != wanted:
             raise ValueError(f"reference features are for blocks {sorted(reference.keys_values)}; this "
                              f"model injects into blocks {sorted(wanted)}")
-        if reference.batch not in (1, batch):
-            raise ValueError(f"reference features have batch {reference.batch}; expected 1 or {batch}")
-        return {i: (k.expand(batch, *k.shape[1:]), v.expand(batch, *v.shape[1:]))
+        videos = reference_videos(reference.videos, reference.batch, batch)
+        return {i: (k.expand(videos, *k.shape[1:]), v.expand(videos, *v.shape[1:]))
                 for i, (k, v) in reference.keys_values.items()}
 
     def _masks(self, mask: torch.Tensor | None, batch: int, frames: int, tokens: int,
@@ -125,6 +127,8 @@ class DenoisingTransformer(DiTTrunk):
         every attention call). A mask shared by all frames stays one copy."""
         if mask is None:
             return None, None
+        if refs and next(iter(refs.values()))[0].shape[0] < batch:
+            raise ValueError("attention_mask cannot be combined with a reference for only the first videos")
         if mask.dtype != torch.bool:
             raise ValueError(f"attention_mask must be boolean (True = may attend), got {mask.dtype}")
         if mask.shape[-2:] != (tokens, tokens) or mask.ndim not in (2, 3, 4):
@@ -166,3 +170,4 @@ class DenoisingTransformer(DiTTrunk):
                 raise ValueError(f"audio_scale has {scale.numel()} values for a batch of {batch}")
             scale = repeat_per_frame(scale.expand(batch), frames)[:, None, None]
         return fold_frames(audio.to(x.dtype)), scale
+

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import torch
 
@@ -14,17 +14,24 @@ from .dit import DiTTrunk
 class ReferenceFeatures:
     """Per-block reference keys and values ``{block: (k, v)}``, each ``[B, heads, R, head_dim]``,
     already projected by that block's self-attention in the denoiser: they depend on neither the
-    frame nor the timestep, so one video computes them once (:meth:`MegActorSigma.encode_reference`)."""
+    frame nor the timestep, so one video computes them once (:meth:`MegActorSigma.encode_reference`).
+    ``videos``: see :meth:`first`."""
 
     keys_values: dict[int, tuple[torch.Tensor, torch.Tensor]]
+    videos: int | None = None
 
     @property
     def batch(self) -> int:
         return next(iter(self.keys_values.values()))[0].shape[0]
 
+    def first(self, videos: int) -> ReferenceFeatures:
+        """These features for the first ``videos`` videos of a batch only; the others see no
+        reference (guidance's unconditional branch when it drops the reference, in one batch)."""
+        return replace(self, videos=videos)
+
     def to(self, device: torch.device | str | None = None, dtype: torch.dtype | None = None) -> ReferenceFeatures:
         return ReferenceFeatures({i: (k.to(device=device, dtype=dtype), v.to(device=device, dtype=dtype))
-                                  for i, (k, v) in self.keys_values.items()})
+                                  for i, (k, v) in self.keys_values.items()}, self.videos)
 
 
 class ReferenceTransformer(DiTTrunk):

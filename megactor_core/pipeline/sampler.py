@@ -246,10 +246,9 @@ def _guided_prediction(model, x, t, reference, driven, audio, idx, settings: Sam
         return run(x, reference, driven_w, audio_w, lam)
     null_driven, null_audio, null_scale = model.null_controls(driven_w, audio_w)
     null_scale = torch.tensor([null_scale], device=x.device, dtype=dtype)
-    if settings.uncond_without_reference:  # the release: the unconditional branch has no reference either
-        cond = run(x, reference, driven_w, audio_w, lam)
-        uncond = run(x, None, null_driven, null_audio, null_scale)
-    else:  # conditional and unconditional branches as one batch
-        cond, uncond = run(torch.cat([x, x]), reference, _stack(driven_w, null_driven), _stack(audio_w, null_audio),
-                           torch.cat([lam, null_scale])).chunk(2)
+    if settings.uncond_without_reference and reference is not None:
+        reference = reference.first(1)  # the release: the unconditional branch has no reference either
+    # Conditional and unconditional branches as one batch (one batch of 2 runs ~20 % faster than two of 1).
+    cond, uncond = run(torch.cat([x, x]), reference, _stack(driven_w, null_driven), _stack(audio_w, null_audio),
+                       torch.cat([lam, null_scale])).chunk(2)
     return uncond + settings.guidance_scale * (cond - uncond)

@@ -12,13 +12,12 @@ import torch.nn.functional as F
 from torch import nn
 
 from ...layout import (
-    depth_to_frames,
-    frames_to_depth,
+    frames_to_video_map,
     maps_to_tokens,
-    repeat_per_frame,
     spatial_to_temporal,
     temporal_to_spatial,
     tokens_to_maps,
+    video_map_to_frames,
 )
 from ..attention import Attention
 from ..embeddings import sincos_1d
@@ -56,10 +55,10 @@ class VideoGroupNorm(nn.GroupNorm):
     compute them on ``[B, C, F, H, W]``."""
 
     def forward(self, x: torch.Tensor, frames: int) -> torch.Tensor:
-        x = frames_to_depth(x, frames)
         # Weights moved to the input: they may sit elsewhere while a memory manager streams the model.
         weight, bias = (None, None) if self.weight is None else (self.weight.to(x.device), self.bias.to(x.device))
-        return depth_to_frames(F.group_norm(x, self.num_groups, weight, bias, self.eps))
+        out = F.group_norm(frames_to_video_map(x, frames), self.num_groups, weight, bias, self.eps)
+        return video_map_to_frames(out, frames)
 
 
 class ResnetBlock(nn.Module):
@@ -101,10 +100,10 @@ class TransformerBlock(nn.Module):
         self.norm3 = nn.LayerNorm(dim)
         self.ff = FeedForward(dim)
 
-    def forward(self, x: torch.Tensor, text: torch.Tensor, *, reference: KeysValues | None = None,
+    def forward(self, x: torch.Tensor, text: torch.Tensor, frames: int, *, reference: KeysValues | None = None,
                 audio: torch.Tensor | None = None, audio_scale: torch.Tensor | float = 1.0) -> torch.Tensor:
         h = self.norm1(x)
-        x = x + self.attn1(h, extra_kv=reference)
+        x = x + self.attn1(h, extra_kv=reference, extra_group=frames)
         x = x + self.attn2(self.norm2(x), text)
         if self.attn_audio is not None and audio is not None:
             x = x + audio_scale * self.attn_audio(self.norm_audio(x), audio)
@@ -129,12 +128,11 @@ class SpatialTransformer(nn.Module):
 
     def forward(self, x: torch.Tensor, text: torch.Tensor, frames: int, *, reference: KeysValues | None = None,
                 audio: torch.Tensor | None = None, audio_scale: torch.Tensor | float = 1.0) -> torch.Tensor:
-        """``text``: ``[B*F, T, text_dim]``; ``reference``: keys/values ``[B, heads, R, d]`` of this
-        place's appearance tokens, shared by the frames of a video."""
-        if reference is not None:
-            reference = tuple(repeat_per_frame(t, frames) for t in reference)
+        """``x``: ``[B*F, C, H, W]``; ``text``: ``[B*F, T, text_dim]``; ``reference``: keys/values
+        ``[V, heads, R, d]`` of this place's appearance tokens for the first ``V <= B`` videos, shared
+        by their frames (the other videos see none)."""
         h = maps_to_tokens(self.proj_in(self.norm(x)))
-        h = self.transformer_blocks[0](h, text, reference=reference, audio=audio, audio_scale=audio_scale)
+        h = self.transformer_blocks[0](h, text, frames, reference=reference, audio=audio, audio_scale=audio_scale)
         return x + self.proj_out(tokens_to_maps(h, *x.shape[-2:]))
 
 

@@ -132,4 +132,4 @@ def load_official(path: str | os.PathLike, *, empty_prompt: str | os.PathLike | 
                 f"(e.g. {[release_name(k) for k in wrong[:2]]})")
         module.load_state_dict(parts[name], assign=True)
     model.empty_text = empty_text
-    return model.to(device=device, dtype=dtype).eval()
+    return model.to(device=device, dtype=dtype, memory_format=torch.channels_last).eval()  # as built

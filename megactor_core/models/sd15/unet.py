@@ -192,8 +192,9 @@ class VideoUNet(nn.Module):
 
     def forward(self, x: torch.Tensor, ctx: Context) -> torch.Tensor:
         """``x``: ``[B*F, C, h, w]`` -> noise prediction ``[B*F, latent, h, w]`` (denoiser) or the
-        map after the last level (appearance; its use is ``ctx.record``)."""
-        x = self.conv_in(x)
+        map after the last level (appearance; its use is ``ctx.record``). Maps are channels-last
+        throughout (see :mod:`megactor_core.layout`)."""
+        x = self.conv_in(x.contiguous(memory_format=torch.channels_last))
         skips = [x]
         for level in self.down_blocks:
             x, level_skips = level.down(x, ctx)
