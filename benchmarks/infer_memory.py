@@ -28,7 +28,7 @@ sys.path.insert(0, str(ROOT))
 from benchmarks.results import machine, write_section  # noqa: E402
 from benchmarks.train_memory import PeakTracker  # noqa: E402
 from megactor_core.models import MegActorConfig, MegActorSigma, MegActorSigmaSD15, SD15Config  # noqa: E402
-from megactor_core.pipeline import SamplerSettings, release_settings, sample_video  # noqa: E402
+from megactor_core.pipeline import SamplerSettings, sample_video  # noqa: E402
 from megactor_core.pipeline.sampler import DRIVING_CHUNK, encode_driving  # noqa: E402
 
 GIB = 2**30
@@ -114,13 +114,12 @@ def linear(at_1: int, at_2: int, n: int) -> float:
     return at_1 + (at_2 - at_1) * (n - 1)
 
 
-def estimate(name: str, model, settings: SamplerSettings, vae_at: tuple[int, int], vae_weights: int) -> dict:
+def estimate(name: str, model, vae_at: tuple[int, int], vae_weights: int) -> dict:
     """Weights, reference cache, window call and decode peaks of one model in fp32, in bytes."""
     dtype = torch.float32
     model = model.to(dtype).eval()
     reference, cache, encode = reference_cache(model, dtype)
-    batch = 1 if settings.uncond_without_reference else 2  # the release runs its two branches one by one
-    calls = [call_peak(model, reference, f, batch, dtype) for f in (1, 2)]
+    calls = [call_peak(model, reference, f, 2, dtype) for f in (1, 2)]  # guidance's two branches in one batch
     window = linear(*calls, WINDOW)
     decode = linear(*vae_at, DECODE_CHUNK)
     driving = driving_peak(model, dtype)
@@ -218,9 +217,8 @@ def cards(rows: list[dict]) -> str:
 def main() -> None:
     torch.manual_seed(0)
     (one, vae_weights), (two, _) = decode_peak(1, torch.float32), decode_peak(2, torch.float32)
-    rows = [estimate("DiT (paper size)", MegActorSigma(MegActorConfig()), SamplerSettings(), (one, two), vae_weights)]
-    rows.append(estimate("SD1.5 release", MegActorSigmaSD15(SD15Config()), release_settings(), (one, two),
-                         vae_weights))
+    rows = [estimate("DiT (paper size)", MegActorSigma(MegActorConfig()), (one, two), vae_weights),
+            estimate("SD1.5 release", MegActorSigmaSD15(SD15Config()), (one, two), vae_weights)]
     formula, tracked = check_formula()
     body = "\n".join([
         "## Inference memory at 512x512, 16-frame windows (`benchmarks/infer_memory.py`)",
@@ -230,7 +228,7 @@ def main() -> None:
         "mode tracks every storage the ops create (16-bit: half the bytes, as the models run in their own "
         "dtype); the window peak is extended linearly to 16 frames. Peak = "
         "weights (+ the SD VAE) + reference features kept for the video + the larger of one window's call "
-        "(the DiT's guidance batched, the release's two branches one after the other) and the VAE decoding 8 "
+        "(guidance's two branches in one batch) and the VAE decoding 8 "
         "frames + sampler state per frame (latents, prediction, model input). GiB. Kernel workspaces and the "
         "CUDA context (about 0.3-0.5 GiB) are not included. fp8 weights are not supported.",
         "",
