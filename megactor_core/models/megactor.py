@@ -17,8 +17,8 @@ class MegActorSigma(nn.Module):
     :meth:`encode_driving`, then call the model once per denoising step."""
 
     # Activation elements one sampling call holds at its peak per frame and latent pixel, guidance
-    # batch included (benchmarks/infer_memory.py, paper size: 1.08 GiB in 16-bit at 16 x 64 x 64).
-    activation_elements = 8850
+    # batch included (benchmarks/infer_memory.py, paper size: 0.81 GiB in 16-bit at 16 x 64 x 64).
+    activation_elements = 6640
 
     def __init__(self, config: MegActorConfig) -> None:
         super().__init__()

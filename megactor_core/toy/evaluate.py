@@ -76,8 +76,8 @@ class Sampler:
         if audio:
             video = ToyVideo(case.identity, case.driver.signals, case.driver.frames, case.driver.landmarks, case.audio)
             features = audio_features(self.whisper, video)
-        settings = SamplerSettings(steps=self.recipe.sample_steps, scheduler=self.recipe.sample_scheduler,
-                                   guidance_scale=self.recipe.guidance, audio_scale=audio_scale, seed=self.recipe.seed)
+        settings = SamplerSettings(steps=self.recipe.sample_steps, guidance_scale=self.recipe.guidance,
+                                   audio_scale=audio_scale, seed=self.recipe.seed)
         latents = sample_video(self.model, PixelCodec(), torch.from_numpy(case.reference).float() / 255, settings,
                                audio=features, driving=driving, frames=len(case.truth), progress=progress)
         return (PixelCodec().decode(latents).numpy() * 255).round().astype(np.uint8)

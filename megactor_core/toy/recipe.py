@@ -38,7 +38,6 @@ class Recipe:
     leakage_cases: int = 16
     test_frames: int = 50
     sample_steps: int = 15
-    sample_scheduler: str = "ddim"
     guidance: float = 2.0
     seed: int = 0
 

@@ -51,8 +51,8 @@ class MegActorSigmaSD15(nn.Module):
     """The official SD1.5-based MegActor-Σ: video denoiser + appearance UNet + the empty-prompt
     text embedding its cross-attention was trained with."""
 
-    # As MegActorSigma's (benchmarks/infer_memory.py: 1.15 GiB in 16-bit at 16 x 64 x 64).
-    activation_elements = 9450
+    # As MegActorSigma's (benchmarks/infer_memory.py: 1.99 GiB in 16-bit at 16 x 64 x 64).
+    activation_elements = 16300
 
     def __init__(self, config: SD15Config, empty_text: torch.Tensor | None = None) -> None:
         super().__init__()
