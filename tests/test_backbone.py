@@ -34,19 +34,25 @@ def test_backbone_follows_the_protocol(name):
     assert model.activation_elements > 0
 
 
+@torch.no_grad()
+def random_inputs(name: str, batch: int, frames: int):
+    """A backbone with every weight random (no zero-initialised control paths), noisy latents, an
+    encoded reference, encoded driving frames and audio tokens, built through the protocol only."""
+    torch.manual_seed(0)
+    model: Backbone = randomize(BACKBONES[name]()).eval()
+    config = model.config
+    reference = model.encode_reference(torch.randn(1, config.latent_channels, 8, 8))
+    driven = model.encode_driving(torch.rand(batch, frames, 3, 64, 64) * 2 - 1)
+    audio = torch.randn(batch, frames, getattr(config, "audio_tokens", 45), config.audio_dim)
+    return model, torch.randn(batch, frames, config.latent_channels, 8, 8), reference, driven, audio
+
+
 @pytest.mark.parametrize("name", BACKBONES)
 def test_backbone_denoises_a_video_through_the_protocol(name):
     """Only the protocol's calls: reference and driving encoded once, null controls, one step."""
-    torch.manual_seed(0)
-    model: Backbone = randomize(BACKBONES[name]()).eval()  # no zero-initialised control paths
-    config = model.config
-    tokens = getattr(config, "audio_tokens", 45)
+    model, latents, reference, driven, audio = random_inputs(name, batch=1, frames=2)
     with torch.no_grad():
-        reference = model.encode_reference(torch.randn(1, config.latent_channels, 8, 8))
-        driven = model.encode_driving(torch.rand(1, 2, 3, 64, 64) * 2 - 1)
-        audio = torch.randn(1, 2, tokens, config.audio_dim)
         no_driven, no_audio, no_scale = model.null_controls(driven, audio)
-        latents = torch.randn(1, 2, config.latent_channels, 8, 8)
         out = model(latents, 500, reference=reference, driven=driven, audio=audio)
         null = model(latents, 500, reference=reference, driven=no_driven, audio=no_audio, audio_scale=no_scale)
     assert out.shape[:2] == (1, 2) and out.shape[-2:] == (8, 8) and out.shape == null.shape
@@ -58,15 +64,8 @@ def test_reference_for_the_first_videos_only(name):
     """``reference.first(1)`` in a batch of two = the first video with the reference and the second
     without, each run alone (the release's guidance in one batch); a reference that does not fit
     the batch is refused."""
-    torch.manual_seed(0)
-    model: Backbone = randomize(BACKBONES[name]()).eval()
-    config = model.config
-    tokens = getattr(config, "audio_tokens", 45)
+    model, latents, reference, driven, audio = random_inputs(name, batch=2, frames=3)
     with torch.no_grad():
-        reference = model.encode_reference(torch.randn(1, config.latent_channels, 8, 8))
-        driven = model.encode_driving(torch.rand(2, 3, 3, 64, 64) * 2 - 1)
-        audio = torch.randn(2, 3, tokens, config.audio_dim)
-        latents = torch.randn(2, 3, config.latent_channels, 8, 8)
         both = model(latents, 500, reference=reference.first(1), driven=driven, audio=audio)
         with_ref = model(latents[:1], 500, reference=reference, driven=driven[:1], audio=audio[:1])
         without = model(latents[1:], 500, driven=driven[1:], audio=audio[1:])
