@@ -175,8 +175,7 @@ def main() -> None:
         print(f"skipped: {why}")
         return
     from benchmarks.results import machine, write_section
-    from megactor_core.audio.features import AudioFeatures
-    from megactor_core.pipeline.sampler import release_settings, sample_video
+    from megactor_core.pipeline.sampler import release_settings
 
     torch.set_num_threads(args.threads)
     torch.set_grad_enabled(False)
@@ -233,7 +232,7 @@ def main() -> None:
             lambda: (fresh_reference(), ours_call(True)), lambda: theirs_call(True), args.repeats),
     }
     print(*(f"{k}: ours {a:.2f} s, official {b:.2f} s, ratio {a / b:.2f}" for k, (a, b) in measured.items()), sep="\n")
-    *loop, difference = _loops(model, official, args, release_settings, sample_video, AudioFeatures)
+    *loop, difference = _loops(model, official, args)
     measured[f"sampling loop ({args.loop_frames} frames, {args.loop_steps} DDIM steps)"] = loop
     checks.append(f"sampling loop: {difference:.2e}")
     print(f"loop: ours {loop[0]:.2f} s, official {loop[1]:.2f} s, ratio {loop[0] / loop[1]:.2f}; {checks[-1]}")
@@ -252,13 +251,14 @@ def main() -> None:
     print(body)
 
 
-def _loops(model, official: Official, args, release_settings, sample_video, AudioFeatures
-           ) -> tuple[float, float, float]:
+def _loops(model, official: Official, args) -> tuple[float, float, float]:
     """Median seconds of a whole release-settings sampling loop (no VAE: a stand-in codec), ours and
     theirs, and the largest difference of their final latents."""
     from diffusers import DDIMScheduler
 
+    from megactor_core.audio.features import AudioFeatures
     from megactor_core.models.sd15.config import RELEASE_SCHEDULE
+    from megactor_core.pipeline.sampler import release_settings, sample_video
 
     size, frames, steps = args.size, args.loop_frames, args.loop_steps
     g = torch.Generator().manual_seed(2)

@@ -99,7 +99,7 @@ def test_projected_reference_equals_attending_the_concatenated_tokens():
 def test_attention_over_few_keys_equals_the_fused_kernel(keys):
     """The explicit product used for a handful of keys (temporal attention) is the same attention,
     gradients included; a reference shared per group of frames is appended once per group."""
-    from megactor_core.models.attention import append_shared, attend
+    from megactor_core.models.attention import Attention, append_shared, attend
 
     torch.manual_seed(0)
     q, k, v = (torch.randn(6, 2, n, 16, requires_grad=True) for n in (keys, keys, keys))
@@ -115,6 +115,10 @@ def test_attention_over_few_keys_equals_the_fused_kernel(keys):
     torch.testing.assert_close(joined[4, :, keys:], extra[1])
     with pytest.raises(ValueError, match="cannot be shared by a batch of 6"):
         append_shared(k.detach(), extra, 2)
+    attn = Attention(32, 2)
+    with pytest.raises(ValueError, match="mask cannot be combined with extra keys for only 2 of 6"):
+        attn(torch.randn(6, 4, 32), mask=torch.ones(6, 1, 4, 9, dtype=torch.bool), extra_kv=(extra, extra),
+             extra_group=1)
 
 
 def test_reference_may_have_another_resolution(tiny):

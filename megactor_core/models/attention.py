@@ -53,9 +53,8 @@ class Attention(nn.Module):
         else:
             group = extra_group or q.shape[0] // extra_kv[0].shape[0]
             m = extra_kv[0].shape[0] * group  # the items that see the extra keys
-            if m > q.shape[0] or (m < q.shape[0] and mask is not None):
-                raise ValueError(f"extra keys for {m} of {q.shape[0]} batch items"
-                                 + (" cannot take a mask" if m < q.shape[0] else ""))
+            if m < q.shape[0] and mask is not None:
+                raise ValueError(f"a mask cannot be combined with extra keys for only {m} of {q.shape[0]} batch items")
             out = attend(q[:m], append_shared(k[:m], extra_kv[0], group), append_shared(v[:m], extra_kv[1], group),
                          mask)
             if m < q.shape[0]:

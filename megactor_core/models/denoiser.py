@@ -127,8 +127,6 @@ class DenoisingTransformer(DiTTrunk):
         every attention call). A mask shared by all frames stays one copy."""
         if mask is None:
             return None, None
-        if refs and next(iter(refs.values()))[0].shape[0] < batch:
-            raise ValueError("attention_mask cannot be combined with a reference for only the first videos")
         if mask.dtype != torch.bool:
             raise ValueError(f"attention_mask must be boolean (True = may attend), got {mask.dtype}")
         if mask.shape[-2:] != (tokens, tokens) or mask.ndim not in (2, 3, 4):
@@ -170,4 +168,3 @@ class DenoisingTransformer(DiTTrunk):
                 raise ValueError(f"audio_scale has {scale.numel()} values for a batch of {batch}")
             scale = repeat_per_frame(scale.expand(batch), frames)[:, None, None]
         return fold_frames(audio.to(x.dtype)), scale
-

@@ -248,7 +248,7 @@ def _guided_prediction(model, x, t, reference, driven, audio, idx, settings: Sam
     null_scale = torch.tensor([null_scale], device=x.device, dtype=dtype)
     if settings.uncond_without_reference and reference is not None:
         reference = reference.first(1)  # the release: the unconditional branch has no reference either
-    # Conditional and unconditional branches as one batch (one batch of 2 runs ~20 % faster than two of 1).
+    # Conditional and unconditional branches as one batch (SD1.5 on the CPU: 0.79x two calls at 128², equal at 256²).
     cond, uncond = run(torch.cat([x, x]), reference, _stack(driven_w, null_driven), _stack(audio_w, null_audio),
                        torch.cat([lam, null_scale])).chunk(2)
     return uncond + settings.guidance_scale * (cond - uncond)
