@@ -21,6 +21,7 @@ from .atomic import atomic_write
 _MAX_FPS_DENOMINATOR = 1001
 _AUDIO_LAYOUTS = {1: "mono", 2: "stereo"}
 _AAC_FALLBACK_RATE = 48000
+_RESAMPLE_CHUNK = 1 << 16  # samples per frame handed to FFmpeg's resampler (its output does not depend on it)
 # FFmpeg's codes for BT.709 primaries, transfer and matrix (all 1) and for limited ("MPEG", TV) range.
 _BT709 = 1
 _LIMITED_RANGE = 1
@@ -40,7 +41,7 @@ class Video:
 
     frames: np.ndarray  # [N, H, W, 3] uint8 RGB
     fps: float
-    audio: np.ndarray | None  # [channels, samples] float32 in -1..1
+    audio: np.ndarray | None  # [channels, samples] float32 in -1..1; sample 0 sounds with frame 0
     sample_rate: int | None
     times: np.ndarray | None = None  # [N] presentation times in seconds (uneven for a variable rate)
 
@@ -89,8 +90,10 @@ def read_video(path: str | os.PathLike, *, max_frames: int | None = None) -> Vid
     Frames are converted with the file's own colour matrix and range and turned upright by its
     rotation metadata (phone videos), so they look as a player shows them. ``fps`` is the stream's
     average rate and ``times`` each frame's presentation time (uneven for a variable frame rate;
-    resample with :func:`megactor_core.pipeline.resample_indices`). With ``max_frames`` the audio
-    is cut to the duration of the frames returned.
+    resample with :func:`megactor_core.pipeline.resample_indices`). The audio is put on the
+    video's clock, as a player plays them together: its first sample sounds with the first frame
+    (silence fills the time before a later audio start; sound before the first frame is dropped).
+    With ``max_frames`` the audio is cut to the duration of the frames returned.
     """
     path = _existing_file(path, "video")
     if max_frames is not None and not (_is_integer(max_frames) and max_frames >= 1):
@@ -103,8 +106,10 @@ def read_video(path: str | os.PathLike, *, max_frames: int | None = None) -> Vid
         rate = stream.average_rate or stream.guessed_rate
         if not rate:
             raise VideoFileError(f"{path}: its video stream has no frame rate")
-        frames, times = [], []
+        frames, times, start = [], [], None
         for frame in islice(container.decode(stream), max_frames):
+            if not frames:
+                start = _exact_time(frame)
             frames.append(_upright_rgb(frame))
             times.append(frame.time)
         has_audio = bool(container.streams.audio)
@@ -113,7 +118,7 @@ def read_video(path: str | os.PathLike, *, max_frames: int | None = None) -> Vid
     audio = sample_rate = None
     if has_audio:
         cut = Fraction(len(frames)) / rate if max_frames is not None else None
-        audio, sample_rate = _read_audio(path, seconds=cut)
+        audio, sample_rate = _read_audio(path, start=start, seconds=cut)
     stamps = np.asarray(times, np.float64) if all(t is not None for t in times) else None
     if stamps is not None and (np.diff(stamps) <= 0).any():  # unordered or repeated stamps: trust the rate
         stamps = None
@@ -139,6 +144,33 @@ def read_audio(path: str | os.PathLike) -> tuple[np.ndarray, int]:
     Returns ``[channels, samples]`` float32 in -1..1 at the stream's own sample rate, and that rate.
     """
     return _read_audio(_existing_file(path, "audio"))
+
+
+def mono_pcm16(audio: np.ndarray, sample_rate: int, rate: int) -> np.ndarray:
+    """``[channels, samples]`` float audio in -1..1 at ``sample_rate`` -> ``[samples']`` int16 mono at ``rate``.
+
+    What ``ffmpeg -ac 1 -ar RATE -acodec pcm_s16le`` writes, bit for bit: the same resampler
+    (libswresample, through PyAV) with its downmix, anti-alias filter and rounding. Scores
+    defined on that output (SyncNet's) need it: a textbook resampler's filter differs near the
+    new Nyquist frequency. Channels are read in FFmpeg's default layout for their count (stereo:
+    the mean of the two).
+    """
+    if not isinstance(audio, np.ndarray) or not np.issubdtype(audio.dtype, np.floating) or audio.ndim != 2:
+        got = f"{audio.dtype} of shape {audio.shape}" if isinstance(audio, np.ndarray) else type(audio).__name__
+        raise ValueError(f"audio must be a float numpy array [channels, samples], got {got}")
+    for name, value in (("sample_rate", sample_rate), ("rate", rate)):
+        if not (_is_integer(value) and value > 0):
+            raise ValueError(f"{name} must be a positive integer (Hz), got {value!r}")
+    layout = f"{len(audio)}c"  # FFmpeg's default layout for that many channels: mono, stereo, 5.1, ...
+    resampler = av.AudioResampler(format="s16", layout="mono", rate=rate)
+    frames = []
+    for begin in range(0, audio.shape[1], _RESAMPLE_CHUNK):
+        chunk = np.ascontiguousarray(audio[:, begin:begin + _RESAMPLE_CHUNK], dtype=np.float32)
+        frame = av.AudioFrame.from_ndarray(chunk, format="fltp", layout=layout)
+        frame.sample_rate = sample_rate
+        frames += resampler.resample(frame)
+    frames += resampler.resample(None)
+    return np.concatenate([np.zeros(0, np.int16)] + [frame.to_ndarray()[0] for frame in frames])
 
 
 def write_video(path: str | os.PathLike, frames: np.ndarray, fps: float, *, audio: np.ndarray | None = None,
@@ -196,30 +228,50 @@ def _upright_rgb(frame: av.VideoFrame) -> np.ndarray:
     return np.rot90(rgb, round(frame.rotation / 90) % 4)  # counter-clockwise, as frame.rotation is
 
 
-def _read_audio(path: Path, seconds: Fraction | None = None) -> tuple[np.ndarray, int]:
-    """Decode the first audio stream to float32 planar, stopping after ``seconds`` if given."""
+def _exact_time(frame: av.AudioFrame | av.VideoFrame) -> Fraction | None:
+    """The frame's presentation time in seconds, exactly (``None`` when it has none)."""
+    return None if frame.pts is None or frame.time_base is None else frame.pts * frame.time_base
+
+
+def _read_audio(path: Path, start: Fraction | None = None,
+                seconds: Fraction | None = None) -> tuple[np.ndarray, int]:
+    """Decode the first audio stream to float32 planar.
+
+    With ``start`` (a time in seconds on the file's clock) sample 0 is the sound at ``start``:
+    silence before a later first sample, sound before ``start`` dropped. With ``seconds`` the
+    result is cut to that duration and decoding stops once it has enough.
+    """
     with _open_input(path) as container:
         if not container.streams.audio:
             raise VideoFileError(f"{path} has no audio stream; expected an audio file or a video with sound")
         stream = container.streams.audio[0]
         rate = stream.rate
         limit = None if seconds is None else math.ceil(seconds * rate)
-        if stream.duration and stream.time_base == Fraction(1, rate):
-            # The container counts the real samples (MP4/M4A): drop the encoder's padding after them.
-            limit = stream.duration if limit is None else min(limit, stream.duration)
+        # The container counts the real samples (MP4/M4A): drop the encoder's padding after them.
+        counted = stream.duration if stream.duration and stream.time_base == Fraction(1, rate) else None
         resampler = av.AudioResampler(format="fltp", layout=stream.layout, rate=rate)
-        chunks, total = [], 0
-        for frame in container.decode(stream):
+        chunks, total, lead, wanted = [], 0, 0, counted
+        for index, frame in enumerate(container.decode(stream)):
+            if index == 0:
+                first = _exact_time(frame)
+                lead = 0 if start is None or first is None else round((first - start) * rate)  # silence to add
+                if limit is not None:  # the file's samples that reach the cut
+                    needed = max(limit - lead, 0)
+                    wanted = needed if counted is None else min(needed, counted)
             new = [out.to_ndarray() for out in resampler.resample(frame)]
             chunks += new
             total += sum(chunk.shape[1] for chunk in new)
-            if limit is not None and total >= limit:
+            if wanted is not None and total >= wanted:
                 break
         else:
             chunks += [out.to_ndarray() for out in resampler.resample(None)]
     if not chunks:
         raise VideoFileError(f"{path} has an audio stream but no decodable samples")
-    return np.ascontiguousarray(np.concatenate(chunks, axis=1)[:, :limit], dtype=np.float32), rate
+    samples = np.concatenate(chunks, axis=1)[:, :wanted]
+    samples = np.pad(samples, ((0, 0), (lead, 0))) if lead > 0 else samples[:, -lead:]
+    if samples.shape[1] == 0:
+        raise VideoFileError(f"{path}: its audio ends before its video starts")
+    return np.ascontiguousarray(samples[:, :limit], dtype=np.float32), rate
 
 
 def _check_frames(frames: np.ndarray) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from fractions import Fraction
 
 import numpy as np
 import pytest
@@ -11,7 +12,16 @@ import torch
 from megactor_core.curation import Scorers
 from megactor_core.curation import __main__ as cli
 from megactor_core.curation.metrics import measure_clip
-from megactor_core.curation.syncnet import SyncNet, lip_inputs, load_syncnet, mfcc, offset_search, sync_scores
+from megactor_core.curation.syncnet import (
+    SyncNet,
+    _at_25fps,
+    _smooth,
+    lip_inputs,
+    load_syncnet,
+    mfcc,
+    offset_search,
+    sync_scores,
+)
 from megactor_core.landmarks import DWPose
 from tests.synthetic_faces import frontal_face
 from tests.test_curation import clip
@@ -85,6 +95,51 @@ def test_offset_search_recovers_a_planted_shift():
         offset_search(audio[:10], audio)
 
 
+# How many times each input frame appears after syncnet_python's conversion, captured from the real
+# ffmpeg CLI (n9.0.2-17-g2a571b6068-20260930, the static build in imageio-ffmpeg 0.8.1): COUNT frames
+# of a binary frame-number pattern at RATE, stored losslessly
+# (ffmpeg -f rawvideo -pix_fmt gray -framerate RATE -i - -c:v libx264 -qp 0 -pix_fmt yuv420p in.mp4),
+# then run_pipeline.py's two commands: ffmpeg -y -i in.mp4 -qscale:v 2 -async 1 -r 25 video.avi and
+# ffmpeg -y -i video.avi -qscale:v 2 -threads 1 -f image2 %06d.jpg, and each jpg's pattern read back.
+FFMPEG_COPIES = {
+    30: (90, "111111111111011111011111011111011111011111011111011111011111011111011111011111011111011111"),
+    Fraction(30000, 1001): (300, "111111111111011111011111011111011111011111011111011111011111011111011111011"
+                                 "111011111101111101111101111101111101111101111101111101111101111101111101111"
+                                 "101111101111101111101111101111101111101111101111101111101111101111101111101"
+                                 "111101111101111101111101111101111101111101111101111101111110111110111110111"),
+    50: (60, "111101010101010101010101010101010101010101010101010101010101"),
+    60: (60, "111010100101001010100101001010100101001010100101001010100101"),
+    24: (50, "11111111111211111111111111111111111211111111111111"),
+    25: (30, "111111111111111111111111111111"),
+    Fraction(25, 2): (12, "222222222222"),
+    15: (20, "21221221221221221221"),
+}
+
+
+@pytest.mark.parametrize("rate", list(FFMPEG_COPIES), ids=str)
+def test_frames_at_25fps_are_the_ones_ffmpeg_keeps(rate):
+    """The frame-rate conversion picks exactly ffmpeg's frames, and as many: it drops a frame only
+    once it lags more than 1.1 output frames (30 fps: frame 12 first), not the frame on screen."""
+    count, copies = FFMPEG_COPIES[rate]
+    assert len(copies) == count
+    expected = np.repeat(np.arange(count), [int(c) for c in copies])
+    assert _at_25fps(count, float(rate)).tolist() == expected.tolist()
+
+
+@pytest.mark.filterwarnings("ignore:kernel_size exceeds volume extent")  # scipy's note on the 7-frame case
+def test_box_smoothing_is_scipy_medfilt():
+    """syncnet_python smooths box centres and sizes with scipy.signal.medfilt(kernel_size=13): zeros past the ends."""
+    from scipy.signal import medfilt
+
+    rng = np.random.default_rng(0)
+    for length in (7, 13, 14, 40):
+        values = rng.uniform(50, 150, length)
+        np.testing.assert_array_equal(_smooth(values), medfilt(values, kernel_size=13))
+    frames, points = face_frames([(128.0, 128.0)] * 6)
+    with pytest.raises(ValueError, match="clip too short for SyncNet's box smoothing: 6 frames, needs at least 7"):
+        lip_inputs(frames, points)
+
+
 def reference_scores(net, crops, samples, vshift=15):
     """syncnet_python's evaluation written plainly: every window separately, then its calc_pdist loop."""
     video = torch.from_numpy(crops).permute(3, 0, 1, 2)[None].float()  # [1, 3, T, H, W]
@@ -102,7 +157,7 @@ def reference_scores(net, crops, samples, vshift=15):
 
 
 def test_sync_scores_match_the_original_evaluation():
-    """Batched windows give the scores of the one-window-at-a-time original; 50 fps is read at 25."""
+    """Batched windows give the scores of the one-window-at-a-time original; 50 fps is read as ffmpeg -r 25 reads it."""
     net = tiny_syncnet()
     rng = np.random.default_rng(0)
     crops = rng.integers(0, 256, (40, 224, 224, 3), dtype=np.uint8)
@@ -110,8 +165,9 @@ def test_sync_scores_match_the_original_evaluation():
     scores = sync_scores(net, crops, samples, fps=25, batch=7)
     assert (scores.offset, scores.confidence, scores.distance) == pytest.approx(reference_scores(net, crops, samples),
                                                                                 rel=1e-4, abs=1e-5)
-    doubled = np.repeat(crops, 2, axis=0)
-    assert sync_scores(net, doubled, samples, fps=50) == scores
+    at_50 = np.repeat(crops, 2, axis=0)
+    kept = np.repeat(np.arange(60), [int(c) for c in FFMPEG_COPIES[50][1]])  # ffmpeg -r 25's choice of them
+    assert sync_scores(net, at_50[:60], samples, fps=50) == sync_scores(net, at_50[kept], samples, fps=25)
     shorter_audio = sync_scores(net, crops, samples[: 30 * 640], fps=25)  # audio decides the length
     assert (shorter_audio.offset, shorter_audio.confidence) == pytest.approx(
         reference_scores(net, crops[:30], samples[: 30 * 640])[:2], rel=1e-4, abs=1e-5)

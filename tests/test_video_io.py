@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from megactor_core import video_io
-from megactor_core.video_io import VideoFileError, read_audio, read_video, write_video
+from megactor_core.video_io import VideoFileError, mono_pcm16, read_audio, read_video, write_video
 
 NTSC = 30000 / 1001
 
@@ -77,6 +77,76 @@ def test_audio_shorter_than_video_and_mono_at_an_unusual_rate(tmp_path):
     video = read_video(write_video(tmp_path / "m.mp4", smooth_frames(50), 25, audio=mono, sample_rate=22000))
     assert video.audio.shape[0] == 1 and video.sample_rate == 48000  # AAC has no 22 kHz: resampled
     assert video.audio.shape[1] / video.sample_rate == pytest.approx(1.0, abs=0.03)
+
+
+def clicked_clip(path, audio_start: float, video_start: float, container: str) -> None:
+    """1 s of 16 kHz PCM with a click 0.25 s into the sound, and 25 frames at 25 fps; each stream
+    starts at its own time. PCM has no encoder delay, so where the click lands is exact."""
+    sr, fps = 16000, 25
+    with av.open(str(path), "w", format=container) as out:
+        video = out.add_stream("libx264", rate=fps)
+        video.width = video.height = 32
+        video.pix_fmt = "yuv420p"
+        sound = out.add_stream("pcm_s16le", rate=sr, layout="mono")
+        click = np.zeros((1, sr), np.int16)
+        click[0, sr // 4] = 16000
+        frame = av.AudioFrame.from_ndarray(click, format="s16", layout="mono")
+        frame.sample_rate, frame.pts, frame.time_base = sr, round(audio_start * sr), Fraction(1, sr)
+        out.mux(sound.encode(frame))
+        out.mux(sound.encode(None))
+        for i in range(fps):
+            image = av.VideoFrame.from_ndarray(np.zeros((32, 32, 3), np.uint8), format="rgb24")
+            image.pts, image.time_base = i + round(video_start * fps), Fraction(1, fps)
+            out.mux(video.encode(image))
+        out.mux(video.encode(None))
+
+
+@pytest.mark.parametrize("container", ["mov", "matroska"])
+@pytest.mark.parametrize(("audio_start", "video_start", "click"), [
+    (0.2, 0.0, 7200),  # the sound starts 0.2 s after the first frame: the click is heard at 0.45 s
+    (0.0, 0.2, 800),   # the first frame comes 0.2 s into the sound: at 0.05 s
+    (0.0, 0.0, 4000),
+])
+def test_audio_is_put_on_the_video_clock(tmp_path, container, audio_start, video_start, click):
+    """Sample 0 sounds with frame 0, whichever stream starts first (silence before a late sound)."""
+    path = tmp_path / f"clicked.{container}"
+    clicked_clip(path, audio_start, video_start, container)
+    video = read_video(path)
+    assert video.times[0] == pytest.approx(video_start)
+    assert video.sample_rate == 16000 and np.flatnonzero(video.audio[0]).tolist() == [click]
+    assert video.audio.shape[1] == 16000 + round((audio_start - video_start) * 16000)
+    cut = read_video(path, max_frames=5)  # 0.2 s
+    np.testing.assert_array_equal(cut.audio, video.audio[:, :3200])
+    samples, _ = read_audio(path)  # the sound alone keeps its own start
+    assert np.flatnonzero(samples[0]).tolist() == [4000]
+
+
+def test_mono_pcm16_is_ffmpegs_16bit_resampling():
+    """Bit for bit (within one step, for other CPUs' rounding) what the ffmpeg CLI writes; a textbook
+    resampler (scipy's resample_poly of the channel mean) is hundreds of steps away near 8 kHz."""
+    sr = 48000
+    t = np.arange(1440) / sr  # 30 ms, stereo, with tones close to 16 kHz's Nyquist
+    audio = np.stack([0.4 * np.sin(2 * np.pi * 440 * t) + 0.3 * np.sin(2 * np.pi * 7900 * t),
+                      0.4 * np.sin(2 * np.pi * 1000 * t) - 0.3 * np.sin(2 * np.pi * 7700 * t)]).astype(np.float32)
+    # Captured from ffmpeg n9.0.2 (imageio-ffmpeg 0.8.1) fed these samples as f32le, 48 kHz, 2 channels:
+    # ffmpeg -f f32le -ar 48000 -ac 2 -i - -ac 1 -vn -acodec pcm_s16le -ar 16000 -f s16le -
+    # (syncnet_python's audio extraction); its output has 480 samples.
+    expected = {0: [670, 3355, 7314, 8618, 11638, 9920, 11583, 7166],
+                236: [-5205, -7491, -5977, -5636, -3852, -1954, -1272, 799],
+                472: [-2425, -736, -4496, -2456, -3905, -1032, 197, 3390]}
+    got = mono_pcm16(audio, sr, 16000)
+    assert got.dtype == np.int16 and got.shape == (480,)
+    for start, values in expected.items():
+        np.testing.assert_allclose(got[start:start + 8], values, atol=1)
+    from scipy.signal import resample_poly
+
+    textbook = np.round(resample_poly(audio.mean(0), 1, 3) * 32768)
+    assert np.abs(textbook[:8] - expected[0]).max() > 100
+    np.testing.assert_array_equal(mono_pcm16(audio[:1], 16000, 16000), np.round(audio[0] * 32768))  # no resampling
+    with pytest.raises(ValueError, match="rate must be a positive integer"):
+        mono_pcm16(audio, sr, 0)
+    with pytest.raises(ValueError, match=r"float numpy array \[channels, samples\]"):
+        mono_pcm16(audio[0], sr, 16000)
 
 
 def test_max_frames_cuts_frames_and_audio(tmp_path):

@@ -14,10 +14,9 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from ..audio import to_whisper_waveform
 from ..landmarks import DWPose, FaceLandmarks, detect_landmarks, head_angles
 from ..landmarks.head_pose import rotation_angle
-from ..video_io import VideoFileError, frame_times, read_video
+from ..video_io import VideoFileError, frame_times, mono_pcm16, read_video
 
 NAN = float("nan")
 # Gaps between frame times may differ by this fraction of the median gap in a constant-rate file
@@ -129,9 +128,10 @@ def measure_clip(path: str | os.PathLike, scorers: Scorers, source: str = "") ->
 
 
 def _measure_sync(record: ClipRecord, video, landmarks: FaceLandmarks, scorers: Scorers) -> None:
-    from .syncnet import lip_inputs, sync_scores
+    from .syncnet import SAMPLE_RATE, lip_inputs, sync_scores
 
-    samples = to_whisper_waveform(torch.from_numpy(video.audio), video.sample_rate).numpy()  # mono 16 kHz
+    # syncnet_python's audio: ffmpeg's 16-bit mono 16 kHz resampling (-ac 1 -ar 16000 -acodec pcm_s16le)
+    samples = mono_pcm16(video.audio, video.sample_rate, SAMPLE_RATE) / np.float32(32768)
     crops = lip_inputs(video.frames, landmarks.points)
     scores = sync_scores(scorers.syncnet, crops, samples, video.fps)
     record.sync_offset, record.sync_c, record.sync_d = float(scores.offset), scores.confidence, scores.distance

@@ -15,6 +15,7 @@ from __future__ import annotations
 import math
 import os
 from dataclasses import dataclass
+from fractions import Fraction
 from pathlib import Path
 
 import cv2
@@ -33,6 +34,8 @@ CROP_MARGIN = 0.4  # syncnet_python's crop scale: the crop reaches 0.4 box sizes
 PAD_VALUE = 110  # the grey that fills crops reaching past the frame, as in syncnet_python
 SMOOTH = 13  # frames of the median filter over box centre and size
 BROW_TO_HAIRLINE = 0.2  # the landmarks stop at the brows; a face detector's box reaches this far above
+SYNC_SLACK = 1.1  # output frames a frame may drift from ffmpeg's output clock before it is dropped or repeated
+SYNC_GRID = 1 << 16  # ffmpeg's frame sync measures times in 1/65536 of an output frame
 
 
 def _conv_block(conv: nn.Module, norm: nn.Module, pool: nn.Module | None = None) -> list[nn.Module]:
@@ -147,8 +150,9 @@ def mfcc(samples: np.ndarray, sample_rate: int = SAMPLE_RATE, coefficients: int 
 
 
 def _smooth(values: np.ndarray, width: int = SMOOTH) -> np.ndarray:
-    """Running median over ``width`` frames (edges repeat the end values)."""
-    padded = np.pad(values, width // 2, mode="edge")
+    """Running median over ``width`` frames with zeros past both ends (``scipy.signal.medfilt``), as
+    syncnet_python smooths its boxes: within ``width // 2`` frames of an end it leans to the smaller values."""
+    padded = np.pad(values, width // 2)
     return np.median(np.lib.stride_tricks.sliding_window_view(padded, width), axis=1)
 
 
@@ -165,6 +169,9 @@ def lip_inputs(frames: np.ndarray, landmarks: np.ndarray) -> np.ndarray:
         raise ValueError(f"frames must be [N, H, W, 3] RGB, got shape {tuple(frames.shape)}")
     if landmarks.shape != (len(frames), 68, 2):
         raise ValueError(f"landmarks must be [{len(frames)}, 68, 2], got shape {tuple(landmarks.shape)}")
+    if len(frames) <= SMOOTH // 2:  # the zeros past the ends would be the median of every frame
+        raise ValueError(f"clip too short for SyncNet's box smoothing: {len(frames)} frames, needs at least "
+                         f"{SMOOTH // 2 + 1}")
     low, high = landmarks.min(axis=1).astype(np.float64), landmarks.max(axis=1).astype(np.float64)
     low[:, 1] -= BROW_TO_HAIRLINE * (high[:, 1] - low[:, 1])
     half = np.maximum(_smooth((high - low).max(axis=1) / 2), 1.0)
@@ -214,12 +221,36 @@ def offset_search(video: torch.Tensor, audio: torch.Tensor, vshift: int = 15) ->
     return SyncScores(vshift - int(index), float(torch.median(mean) - best), float(best))
 
 
+def _sync_time(index: int, rate: Fraction) -> float:
+    """Frame ``index``'s time in 25 fps frames as FFmpeg's frame sync sees it: rounded to 1/65536
+    of a frame, then nudged off the grid unless whole (fftools' ``adjust_frame_pts_to_encoder_tb``)."""
+    time = math.floor(index * FPS * SYNC_GRID / rate + Fraction(1, 2)) / SYNC_GRID
+    return time if time.is_integer() else time + 1 / (2 * SYNC_GRID)
+
+
 def _at_25fps(count: int, fps: float) -> np.ndarray:
-    """Indices of the frames shown at each 1/25 s of a ``count``-frame clip at ``fps``."""
+    """Indices of the frames that ``ffmpeg -r 25`` makes of ``count`` evenly spaced frames at ``fps``.
+
+    syncnet_python converts every clip with ``ffmpeg -r 25``, whose constant-rate frame sync does
+    not take the frame on screen at each 1/25 s: it passes each frame on once while the frame's
+    end stays within 1.1 output frames of the output clock, drops it when further behind and
+    repeats it (the lead rounded) when further ahead. So at 30 fps the output lags by up to a
+    frame and frame 12 is the first dropped, then every 6th. (Its other branches, repeating the
+    previous frame or the last one at the end, never fire for evenly spaced frames from time 0.)
+    This is FFmpeg 6 and later; 5.1 and earlier sync an ``.avi`` output as variable-rate, which
+    drops about a frame sooner (30 fps: frame 10, then every 6th).
+    """
     if not fps > 0:
         raise ValueError(f"frame rate must be positive, got {fps}")
-    seconds = count / fps
-    return np.minimum(np.floor(np.arange(math.floor(seconds * FPS + 1e-6)) * fps / FPS + 1e-6), count - 1).astype(int)
+    rate = Fraction(fps).limit_denominator(1001)  # NTSC rates (30000/1001) exactly, as containers store them
+    duration = float(FPS / rate)  # of one input frame, in output frames
+    chosen, clock = [], 0
+    for index in range(count):
+        lead = _sync_time(index, rate) + duration - clock  # FFmpeg's delta
+        copies = 0 if lead < -SYNC_SLACK else round(lead) if lead > SYNC_SLACK else 1  # halves to even, as llrintf
+        chosen += [index] * copies
+        clock += copies
+    return np.asarray(chosen, dtype=np.int64)
 
 
 @torch.inference_mode()
@@ -227,9 +258,10 @@ def sync_scores(net: SyncNet, crops: np.ndarray, samples: np.ndarray, fps: float
                 batch: int = 20) -> SyncScores:
     """Sync-C, Sync-D and offset of face ``crops`` (from :func:`lip_inputs`, at ``fps``) and audio.
 
-    ``samples``: mono 16 kHz floats in -1..1. Other frame rates are brought to 25 fps by showing
-    each 1/25 s the frame on screen then. Embeddings are made ``batch`` windows at a time, so
-    memory stays flat however long the clip.
+    ``samples``: mono 16 kHz floats in -1..1 (syncnet_python's are ffmpeg's 16-bit resampling:
+    :func:`megactor_core.video_io.mono_pcm16`). Other frame rates are brought to 25 fps by
+    dropping and repeating frames as syncnet_python's ``ffmpeg -r 25`` does. Embeddings are made
+    ``batch`` windows at a time, so memory stays flat however long the clip.
     """
     crops = crops[_at_25fps(len(crops), fps)]
     features = mfcc(np.asarray(samples) * 32768)
