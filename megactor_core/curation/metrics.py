@@ -10,13 +10,17 @@ import math
 import os
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
 
 from ..landmarks import DWPose, FaceLandmarks, detect_landmarks, head_angles
 from ..landmarks.head_pose import rotation_angle
-from ..video_io import VideoFileError, frame_times, mono_pcm16, read_video
+from ..video_io import Video, VideoFileError, frame_times, mono_pcm16, read_video
+
+if TYPE_CHECKING:
+    from .syncnet import SyncScores
 
 NAN = float("nan")
 # Gaps between frame times may differ by this fraction of the median gap in a constant-rate file
@@ -120,21 +124,23 @@ def measure_clip(path: str | os.PathLike, scorers: Scorers, source: str = "") ->
         problems.append("no audio track")
     if not problems and scorers.syncnet is not None:
         try:
-            _measure_sync(record, video, landmarks, scorers)
+            scores = video_sync(video, landmarks, scorers.syncnet)
+            record.sync_offset, record.sync_c, record.sync_d = float(scores.offset), scores.confidence, scores.distance
         except ValueError as exc:
             problems.append(f"lip sync not measured: {exc}")
     record.problem = "; ".join(problems)
     return record
 
 
-def _measure_sync(record: ClipRecord, video, landmarks: FaceLandmarks, scorers: Scorers) -> None:
+def video_sync(video: Video, landmarks: FaceLandmarks, syncnet: torch.nn.Module) -> SyncScores:
+    """SyncNet's scores of a video with sound, measured as syncnet_python measures a file: the face
+    crops at 25 fps and ffmpeg's 16-bit mono 16 kHz resampling (-ac 1 -ar 16000 -acodec pcm_s16le)."""
     from .syncnet import SAMPLE_RATE, lip_inputs, sync_scores
 
-    # syncnet_python's audio: ffmpeg's 16-bit mono 16 kHz resampling (-ac 1 -ar 16000 -acodec pcm_s16le)
+    if video.audio is None:
+        raise ValueError("the video has no audio track")
     samples = mono_pcm16(video.audio, video.sample_rate, SAMPLE_RATE) / np.float32(32768)
-    crops = lip_inputs(video.frames, landmarks.points)
-    scores = sync_scores(scorers.syncnet, crops, samples, video.fps)
-    record.sync_offset, record.sync_c, record.sync_d = float(scores.offset), scores.confidence, scores.distance
+    return sync_scores(syncnet, lip_inputs(video.frames, landmarks.points), samples, video.fps)
 
 
 def source_of(path: Path, root: Path) -> str:

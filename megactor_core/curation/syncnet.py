@@ -16,13 +16,14 @@ import math
 import os
 from dataclasses import dataclass
 from fractions import Fraction
-from pathlib import Path
 
 import cv2
 import numpy as np
 import scipy.fft
 import torch
 from torch import nn
+
+from ..state_dict import load_checked
 
 SYNCNET_SOURCE = "syncnet_v2.model, from the public syncnet_python release (joonson/syncnet_python, download_model.sh)"
 FPS = 25  # SyncNet's video rate
@@ -89,29 +90,7 @@ class SyncNet(nn.Module):
 
 def load_syncnet(path: str | os.PathLike, device: torch.device | str = "cpu") -> SyncNet:
     """The published ``syncnet_v2.model`` as an eval-mode :class:`SyncNet` on ``device``."""
-    path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"{path} not found: it should be {SYNCNET_SOURCE}")
-    try:
-        state = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as exc:  # a pickle of anything else, or not a torch file at all
-        raise ValueError(f"{path} could not be read as {SYNCNET_SOURCE}: {exc}") from exc
-    if not isinstance(state, dict):
-        raise ValueError(f"{path} holds a {type(state).__name__}, not the state dict of {SYNCNET_SOURCE}")
-    net = SyncNet()
-    expected = net.state_dict()
-    # The 2016 weights predate BatchNorm's step counter, which inference does not use.
-    missing = [k for k in expected if k not in state and not k.endswith("num_batches_tracked")]
-    wrong = [f"{k} is {tuple(state[k].shape)}, expected {tuple(v.shape)}"
-             for k, v in expected.items() if k in state and state[k].shape != v.shape]
-    unexpected = [k for k in state if k not in expected]
-    if missing or wrong or unexpected:
-        found = "; ".join(filter(None, [
-            f"missing {', '.join(missing[:3])}" if missing else "", "; ".join(wrong[:3]),
-            f"unexpected {', '.join(unexpected[:3])}" if unexpected else ""]))
-        raise ValueError(f"{path} is not {SYNCNET_SOURCE}: {found}")
-    net.load_state_dict(state, strict=False)
-    return net.eval().requires_grad_(False).to(device)
+    return load_checked(SyncNet(), path, SYNCNET_SOURCE).to(device)
 
 
 def _mel_filterbank(filters: int, nfft: int, sample_rate: int) -> np.ndarray:
