@@ -34,11 +34,11 @@ def make_clips(folder: Path, count: int, seconds: float) -> None:
         write_video(folder / f"clip{i}.mp4", images, 25, audio=audio, sample_rate=16000)
 
 
-def clips_per_minute(folder: Path, out: Path, models, workers: int) -> float:
+def clips_per_minute(folder: Path, out: Path, models, workers: int, ray=None) -> float:
     from megactor_core.curation import scan
 
     start = time.perf_counter()
-    records = scan(folder, out, models, workers=workers)
+    records = scan(folder, out, models, workers=workers, ray=ray)
     elapsed = time.perf_counter() - start
     problems = [r.problem for r in records if r.problem]
     if problems:

@@ -1,12 +1,14 @@
 """Curate talking-head clips as the paper does (Table 2): measure, summarise, select.
 
     python -m megactor_core.curation scan CLIPS_FOLDER --out manifest.parquet \\
-        --dwpose yolox_l.onnx dw-ll_ucoco_384.onnx --syncnet syncnet_v2.model [--workers 4]
+        --dwpose yolox_l.onnx dw-ll_ucoco_384.onnx --syncnet syncnet_v2.model [--workers 4] [--ray [ADDRESS]]
     python -m megactor_core.curation select manifest.parquet --out kept.txt [--min-face 600 ...]
 
 ``scan`` measures every video under the folder (face size, head angle, SyncNet Sync-C/Sync-D,
 duration, fps, resolution) into a CSV or Parquet manifest and prints a summary per source folder
 (the folder's first level). Rerunning it resumes: measured clips are not measured again.
+With ``--ray`` the clips are measured on a Ray cluster (``pip install "ray[data]"``); the
+manifest, journal and resume are the same.
 ``select`` writes the clips that pass the thresholds (the paper's by default), one path per line,
 for ``python -m megactor_core.training.preprocess kept.txt ...``.
 """
@@ -19,6 +21,7 @@ import sys
 
 from ..cli import run_command
 from ..progress import progress_bar
+from ..ray_pool import add_ray_arguments, ray_cluster
 from .manifest import read_manifest
 from .metrics import Thresholds
 from .scanner import ModelFiles, scan, select, summary_table
@@ -47,14 +50,20 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                    help="yolox_l.onnx and dw-ll_ucoco_384.onnx (Hugging Face yzd-v/DWPose)")
     s.add_argument("--syncnet", help="syncnet_v2.model (the public syncnet_python release); without it no "
                                      "Sync-C/Sync-D is measured and no clip passes the lip-sync thresholds")
-    s.add_argument("--workers", type=int, default=0, help="processes measuring in parallel (default 0: this one)")
-    s.add_argument("--device", default="cpu", help="cpu or cuda (DWPose and SyncNet)")
+    s.add_argument("--workers", type=int, default=0, help="processes measuring in parallel (default 0: this one); "
+                                                          "with --ray, Ray workers (default: one per CPU or GPU)")
+    s.add_argument("--device", default="cpu", help="cpu or cuda (DWPose and SyncNet); Ray workers use cuda when "
+                                                   "they get a GPU, else cpu")
+    add_ray_arguments(s)
     _add_thresholds(s)
     c = commands.add_parser("select", help="write the clips a manifest's metrics keep")
     c.add_argument("manifest", help="manifest written by scan")
     c.add_argument("--out", required=True, help="the list of kept clips, one path per line (e.g. kept.txt)")
     _add_thresholds(c)
-    return p.parse_args(argv)
+    args = p.parse_args(argv)
+    if args.command == "scan":
+        args.ray = ray_cluster(p, args)
+    return args
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -67,7 +76,8 @@ def main(argv: list[str] | None = None) -> int:
             models = ModelFiles(*args.dwpose, syncnet=args.syncnet, device=args.device)
             models.check()
             with progress_bar("scanning", "clip") as progress:
-                records = scan(args.folder, args.out, models, workers=args.workers, progress=progress)
+                records = scan(args.folder, args.out, models, workers=0 if args.ray else args.workers,
+                               progress=progress, ray=args.ray)
             done = f"wrote {args.out}"
         else:
             records = read_manifest(args.manifest)

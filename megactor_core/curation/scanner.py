@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import concurrent.futures
+import dataclasses
 import math
 import multiprocessing
 import os
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import closing
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -14,6 +16,7 @@ import torch
 
 from ..atomic import atomic_write
 from ..progress import Progress
+from ..ray_pool import RayCluster, ray_map
 from ..video_io import find_videos
 from .manifest import Journal, read_manifest, write_manifest
 from .metrics import ClipRecord, Scorers, Thresholds, hours, measure_clip, source_of
@@ -51,26 +54,38 @@ class ModelFiles:
         return Scorers(dwpose, syncnet)
 
 
-_worker_scorers: Scorers | None = None
+class ClipMeter:
+    """One worker's models, loaded once, measuring clip after clip (in a process or a Ray actor)."""
+
+    def __init__(self, models: ModelFiles) -> None:
+        torch.set_num_threads(1)  # parallelism comes from the workers
+        self.scorers = models.load()
+
+    def __call__(self, path: str, source: str) -> ClipRecord:
+        return measure_clip(path, self.scorers, source)
+
+
+_worker_meter: ClipMeter | None = None
 
 
 def _start_worker(models: ModelFiles) -> None:
-    global _worker_scorers
-    torch.set_num_threads(1)  # parallelism comes from the processes
-    _worker_scorers = models.load()
+    global _worker_meter
+    _worker_meter = ClipMeter(models)
 
 
 def _measure_in_worker(path: str, source: str) -> ClipRecord:
-    return measure_clip(path, _worker_scorers, source)
+    return _worker_meter(path, source)
 
 
 def scan(root: str | os.PathLike, out: str | os.PathLike, models: ModelFiles | Scorers, *, workers: int = 0,
-         progress: Progress | None = None) -> list[ClipRecord]:
+         progress: Progress | None = None, ray: RayCluster | None = None) -> list[ClipRecord]:
     """Measure every video under ``root`` and write the manifest ``out`` (``.csv`` or ``.parquet``).
 
     Clips already in ``out`` or in its journal (left by a scan that was killed) are not measured
     again. ``workers`` > 0 measures in that many processes, each loading ``models`` (a
     :class:`ModelFiles`) once; 0 measures here, with ``models`` loaded or given as :class:`Scorers`.
+    ``ray`` measures on that Ray cluster instead, in actors loading ``models`` once each (its
+    files at the same path on every node); this process still writes the journal and manifest.
     ``progress(done, total)`` counts clips; raising from it stops the scan (what is done is kept).
     """
     root, out = Path(root), Path(out)
@@ -83,20 +98,28 @@ def scan(root: str | os.PathLike, out: str | os.PathLike, models: ModelFiles | S
     total, finished = len(clips), len(clips) - len(todo)
     if progress is not None:
         progress(finished, total)
-    for record in _measure_all(todo, models, workers):
-        journal.append(record)
-        done[record.path] = record
-        finished += 1
-        if progress is not None:
-            progress(finished, total)
+    with closing(_measure_all(todo, models, workers, ray)) as measured:
+        for record in measured:
+            journal.append(record)
+            done[record.path] = record
+            finished += 1
+            if progress is not None:
+                progress(finished, total)
     records = [done[path] for path, _ in clips]
     write_manifest(out, records)
     journal.remove()
     return records
 
 
-def _measure_all(todo: Sequence[tuple[str, str]], models: ModelFiles | Scorers, workers: int):
-    """Records as they finish, in this process or in ``workers`` processes."""
+def _measure_all(todo: Sequence[tuple[str, str]], models: ModelFiles | Scorers, workers: int,
+                 ray: RayCluster | None) -> Iterator[ClipRecord]:
+    """Records as they finish, in this process, in ``workers`` processes or on a Ray cluster."""
+    if ray is not None:
+        if not isinstance(models, ModelFiles):
+            raise ValueError("a scan on Ray loads the models in each worker: give ModelFiles, not loaded Scorers")
+        yield from ray_map(ray, ClipMeter, lambda device: (dataclasses.replace(models, device=device),), todo,
+                           ordered=False)
+        return
     if workers <= 0:
         scorers = models.load() if isinstance(models, ModelFiles) else models
         for path, source in todo:

@@ -1,7 +1,7 @@
 """Talking-head videos -> the training dataset: face-centred clips with latents, landmarks, regions and audio.
 
     python -m megactor_core.training.preprocess /data/videos --out datasets/talking_heads \\
-        --vae sd-vae-ft-mse --dwpose yolox_l.onnx dw-ll_ucoco_384.onnx [--whisper tiny.pt]
+        --vae sd-vae-ft-mse --dwpose yolox_l.onnx dw-ll_ucoco_384.onnx [--whisper tiny.pt] [--ray [ADDRESS]]
 
 Each video gets one square crop around its face for all of its frames (so head motion stays in
 the picture), resized to ``--size`` and cut into clips of ``--clip-frames`` consecutive frames.
@@ -10,6 +10,10 @@ Shard ``k`` holds the clips of videos ``k*n`` to ``k*n + n - 1`` of the sorted v
 exist, so running the same command again resumes an interrupted run. Videos that cannot be read,
 show no face, are shorter than one clip or (with ``--whisper``) have no sound are skipped with a
 warning. The dataset format is described in :mod:`megactor_core.training.shards`.
+
+With ``--ray`` the videos are turned into clips on a Ray cluster (``pip install "ray[data]"``),
+each worker loading the models once; this process still writes every shard and the index, so
+the dataset and resuming are those of a local run.
 """
 
 from __future__ import annotations
@@ -20,8 +24,9 @@ import logging
 import os
 import re
 import sys
-from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Generator, Iterator, Sequence
+from contextlib import closing
+from dataclasses import dataclass, replace
 from functools import partial
 from pathlib import Path
 from typing import Protocol
@@ -39,9 +44,10 @@ from ..landmarks.crop import crop_frames, face_box
 from ..pipeline.codec import LatentCodec
 from ..pipeline.timeline import resample_indices
 from ..progress import Progress, progress_bar
+from ..ray_pool import RayCluster, add_ray_arguments, ray_cluster, ray_map
 from ..video_io import VIDEO_SUFFIXES, SourceVideo, find_videos, read_video
 from .masks import latent_regions
-from .shards import INDEX_NAME, SHARD_PATTERN, Clip, write_index, write_shard
+from .shards import INDEX_NAME, SHARD_PATTERN, Clip, Member, clip_members, write_index, write_members
 
 log = logging.getLogger(__name__)
 
@@ -78,6 +84,19 @@ class PreprocessSummary:
     def __str__(self) -> str:
         return (f"{self.used} of {self.videos} videos used, {self.skipped} skipped, {self.clips} clips in "
                 f"{self.shards_written} new shards; {self.shards_kept} shards of earlier runs kept; wrote {self.index}")
+
+
+@dataclass
+class VideoClips:
+    """What one video gives: its clips as tar members (encoded where the clips are made, so a Ray
+    worker, not the writer, does the JPEG work), or why it is left out."""
+
+    clips: list[list[Member]]
+    skipped: str = ""  # the reason, when the video gives no clips
+
+
+# The work of one run on the videos at these positions of the list: their results in that order.
+MakeClips = Callable[[list[int]], Generator[VideoClips, None, None]]
 
 
 @dataclass
@@ -135,26 +154,72 @@ def preprocess_videos(
     the video list are kept in ``out/preprocess.json``; a folder made with others is refused,
     since a shard's videos follow from both. ``progress(done, total)`` counts videos.
     """
+    maker = _ClipMaker(landmarker, codec, audio_encoder, size, clip_frames, face_scale, fps)
+    return write_dataset(videos, out, lambda todo: (maker(videos[p], p) for p in todo), audio=audio_encoder is not None,
+                         size=size, clip_frames=clip_frames, videos_per_shard=videos_per_shard, face_scale=face_scale,
+                         fps=fps, progress=progress)
+
+
+def preprocess_on_ray(videos: Sequence[SourceVideo], out: str | os.PathLike, models: PreprocessModels,
+                      cluster: RayCluster, *, size: int = 512, clip_frames: int = 48, videos_per_shard: int = 16,
+                      face_scale: float = 2.0, fps: float | None = 25.0,
+                      progress: Progress | None = None) -> PreprocessSummary:
+    """:func:`preprocess_videos` with the videos turned into clips on a Ray cluster, each worker
+    loading ``models`` (files at the same path on every node) once; this process writes the shards."""
+    options = dict(size=size, clip_frames=clip_frames, face_scale=face_scale, fps=fps)
+
+    def make_clips(todo: list[int]) -> Generator[VideoClips, None, None]:
+        yield from ray_map(cluster, VideoWorker, lambda device: (replace(models, device=device), options),
+                           [(videos[p], p) for p in todo], ordered=True)
+
+    return write_dataset(videos, out, make_clips, audio=models.whisper is not None, progress=progress,
+                         videos_per_shard=videos_per_shard, **options)
+
+
+def write_dataset(videos: Sequence[SourceVideo], out: str | os.PathLike, make_clips: MakeClips, *, audio: bool,
+                  size: int, clip_frames: int, videos_per_shard: int, face_scale: float, fps: float | None,
+                  progress: Progress | None) -> PreprocessSummary:
+    """Write the shards ``out`` lacks from ``make_clips``' results for their videos, then the index;
+    the options (those ``make_clips`` makes clips with) and the video list are kept in
+    ``out/preprocess.json`` and a folder made with others is refused."""
     check_options(size, clip_frames, videos_per_shard, face_scale, fps)
     out = Path(out)
     options = dict(size=size, clip_frames=clip_frames, videos_per_shard=videos_per_shard, face_scale=face_scale,
-                   audio=audio_encoder is not None, fps=fps)
+                   audio=audio, fps=fps)
     _claim_folder(out, options, videos)
-    maker = _ClipMaker(landmarker, codec, audio_encoder, size, clip_frames, face_scale, fps,
-                       PreprocessSummary(out, videos=len(videos)))
-    for first in range(0, len(videos), videos_per_shard):
-        shard = out / SHARD_PATTERN.format(first // videos_per_shard)
-        positions = range(first, min(first + videos_per_shard, len(videos)))
-        if shard.is_file():
-            maker.summary.shards_kept += 1
-            if progress is not None:
-                progress(positions.stop, len(videos))
-            continue
-        # write_shard takes the clips as they come, so memory holds one video at a time.
-        write_shard(shard, maker.shard_clips(videos, positions, progress))
-        maker.summary.shards_written += 1
+    summary = PreprocessSummary(out, videos=len(videos))
+    shards = [(out / SHARD_PATTERN.format(number), range(first, min(first + videos_per_shard, len(videos))))
+              for number, first in enumerate(range(0, len(videos), videos_per_shard))]
+    missing = [(shard, positions) for shard, positions in shards if not shard.is_file()]
+    with closing(make_clips([p for _, positions in missing for p in positions])) as results:
+        for shard, positions in shards:
+            if (shard, positions) not in missing:
+                summary.shards_kept += 1
+                if progress is not None:
+                    progress(positions.stop, len(videos))
+                continue
+            # The members are written as they come, so memory holds about one video's clips.
+            write_members(shard, _shard_members(videos, positions, results, summary, progress))
+            summary.shards_written += 1
     write_index(out)
-    return maker.summary
+    return summary
+
+
+def _shard_members(videos: Sequence[SourceVideo], positions: range, results: Iterator[VideoClips],
+                   summary: PreprocessSummary, progress: Progress | None) -> Iterator[Member]:
+    """The clips of the videos at ``positions``, taken in order from ``results``; skipped videos are logged."""
+    for position in positions:
+        result = next(results)
+        if result.skipped:
+            log.warning("skipped %s: %s", videos[position].path, result.skipped)
+            summary.skipped += 1
+        else:
+            summary.used += 1
+            summary.clips += len(result.clips)
+            for members in result.clips:
+                yield from members
+        if progress is not None:
+            progress(position + 1, len(videos))
 
 
 def _claim_folder(out: Path, options: dict, videos: Sequence[SourceVideo]) -> None:
@@ -183,7 +248,7 @@ def _claim_folder(out: Path, options: dict, videos: Sequence[SourceVideo]) -> No
 
 @dataclass
 class _ClipMaker:
-    """Videos -> clips, with the models and options of one run, counting what it does."""
+    """Videos -> clips, with the models and options of one run."""
 
     landmarker: Landmarker
     codec: LatentCodec
@@ -192,24 +257,14 @@ class _ClipMaker:
     clip_frames: int
     face_scale: float
     fps: float | None
-    summary: PreprocessSummary
 
-    def shard_clips(self, videos: Sequence[SourceVideo], positions: range,
-                    progress: Progress | None) -> Iterator[Clip]:
-        """The clips of the videos at ``positions``, one video after the other; skipped videos are logged."""
-        for position in positions:
-            try:
-                video = self.prepare(videos[position])
-            except ValueError as exc:
-                log.warning("skipped %s: %s", videos[position].path, exc)
-                self.summary.skipped += 1
-            else:
-                self.summary.used += 1
-                for clip in self.clips(video, position):
-                    self.summary.clips += 1
-                    yield clip
-            if progress is not None:
-                progress(position + 1, len(videos))
+    def __call__(self, video: SourceVideo, position: int) -> VideoClips:
+        """The clips of ``video`` (at ``position`` of the list), or why it cannot be used."""
+        try:
+            cropped = self.prepare(video)
+        except ValueError as exc:
+            return VideoClips([], str(exc))
+        return VideoClips([clip_members(clip) for clip in self.clips(cropped, position)])
 
     def prepare(self, video: SourceVideo) -> _CroppedVideo:
         """Read, find the face, crop and encode the audio; a ValueError says why the video cannot be
@@ -275,14 +330,20 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--fps", type=float, default=25.0,
                    help="resample every video to this frame rate, the rate the model will generate at (default 25; "
                         "0 keeps each video's own)")
-    p.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    p.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu",
+                   help="where the models run; Ray workers use cuda when they get a GPU, else cpu")
     p.add_argument("--dtype", choices=sorted(DTYPES), help="VAE precision (default: fp16 on CUDA, fp32 on CPU)")
+    p.add_argument("--workers", type=int, default=0, help="with --ray: Ray workers (default: one per CPU or GPU)")
+    add_ray_arguments(p)
     args = p.parse_args(argv)
     args.fps = args.fps or None
     try:
         check_options(args.size, args.clip_frames, args.videos_per_shard, args.face_scale, args.fps)
     except ValueError as exc:
         p.error(str(exc))
+    args.ray = ray_cluster(p, args)
+    if args.workers and args.ray is None:
+        p.error("--workers needs --ray (without it one process preprocesses, on --device)")
     return args
 
 
@@ -311,21 +372,49 @@ def whisper_audio_encoder(path: str, device: torch.device) -> AudioEncoder:
     return partial(encode_audio, load_whisper_encoder(path).to(device))
 
 
-def run(args: argparse.Namespace) -> PreprocessSummary:
-    from ..pipeline.codec import DiffusersVAE
-    from ..pipeline.vae import load_sd_vae
+@dataclass(frozen=True)
+class PreprocessModels:
+    """The model files of a run and where they run, loaded by :meth:`load` (once per worker on Ray)."""
 
+    vae: str  # sd-vae-ft-mse folder or .safetensors
+    dwpose: tuple[str, str]  # yolox_l.onnx, dw-ll_ucoco_384.onnx
+    whisper: str | None = None  # None: no audio features
+    device: str = "cpu"
+    dtype: str | None = None  # the VAE's; None: fp16 on CUDA, fp32 on CPU
+
+    def load(self) -> tuple[Landmarker, LatentCodec, AudioEncoder | None]:
+        from ..pipeline.codec import DiffusersVAE
+        from ..pipeline.vae import load_sd_vae
+
+        device = torch.device(self.device)
+        dtype = parse_dtype(self.dtype) if self.dtype else (torch.float16 if device.type == "cuda" else torch.float32)
+        return (dwpose_landmarker(*self.dwpose, device), DiffusersVAE(load_sd_vae(self.vae).to(device, dtype)),
+                whisper_audio_encoder(self.whisper, device) if self.whisper else None)
+
+
+class VideoWorker:
+    """A Ray worker: the models loaded once, turning video after video into clips."""
+
+    def __init__(self, models: PreprocessModels, options: dict) -> None:
+        self.make = _ClipMaker(*models.load(), **options)
+
+    def __call__(self, video: SourceVideo, position: int) -> VideoClips:
+        return self.make(video, position)
+
+
+def run(args: argparse.Namespace) -> PreprocessSummary:
     videos = find_videos(args.inputs)
     _check_model_files(args)
-    device = torch.device(args.device)
-    dtype = parse_dtype(args.dtype) if args.dtype else (torch.float16 if device.type == "cuda" else torch.float32)
-    landmarker = dwpose_landmarker(*args.dwpose, device)
-    codec = DiffusersVAE(load_sd_vae(args.vae).to(device, dtype))
-    audio_encoder = whisper_audio_encoder(args.whisper, device) if args.whisper else None
+    models = PreprocessModels(args.vae, tuple(args.dwpose), args.whisper, args.device, args.dtype)
+    options = dict(size=args.size, clip_frames=args.clip_frames, videos_per_shard=args.videos_per_shard,
+                   face_scale=args.face_scale, fps=args.fps)
+    if args.ray is not None:
+        with progress_bar("preprocessing", "video", total=len(videos)) as progress:
+            return preprocess_on_ray(videos, args.out, models, args.ray, progress=progress, **options)
+    landmarker, codec, audio_encoder = models.load()
     with progress_bar("preprocessing", "video", total=len(videos)) as progress:
         return preprocess_videos(videos, args.out, landmarker=landmarker, codec=codec, audio_encoder=audio_encoder,
-                                 size=args.size, clip_frames=args.clip_frames, videos_per_shard=args.videos_per_shard,
-                                 face_scale=args.face_scale, fps=args.fps, progress=progress)
+                                 progress=progress, **options)
 
 
 def main(argv: list[str] | None = None) -> int:

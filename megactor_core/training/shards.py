@@ -78,31 +78,46 @@ class Clip:
             raise ValueError(f"clip {self.key}: audio has shape {tuple(self.audio.shape)}, expected [{n}, T, W]")
 
 
+# One tar member: its name and content.
+Member = tuple[str, bytes]
+
+
+def clip_members(clip: Clip) -> list[Member]:
+    """The tar members of ``clip``: its metadata, arrays and JPEG frames, encoded."""
+    meta = {"fps": clip.fps, "frames": int(clip.frames.shape[0]), "height": int(clip.frames.shape[1]),
+            "width": int(clip.frames.shape[2]), "source": clip.source, "first_frame": clip.first_frame,
+            "audio_context": clip.audio_context,
+            "audio_layers": None if clip.audio_layers is None else list(clip.audio_layers)}
+    members = [(f"{clip.key}.json", json.dumps(meta).encode())]
+    arrays = {"latents": clip.latents.astype(np.float16), "landmarks": clip.landmarks.astype(np.float32),
+              "regions": clip.regions.astype(np.uint8)}
+    if clip.audio is not None:
+        arrays["audio"] = clip.audio.astype(np.float16)
+    for name, array in arrays.items():
+        buffer = io.BytesIO()
+        np.save(buffer, np.ascontiguousarray(array))
+        members.append((f"{clip.key}.{name}.npy", buffer.getvalue()))
+    for i, frame in enumerate(clip.frames):
+        bgr = cv2.cvtColor(frame, cv2.COLOR_RGB2BGR)
+        ok, jpeg = cv2.imencode(".jpg", bgr, [cv2.IMWRITE_JPEG_QUALITY, JPEG_QUALITY])
+        if not ok:
+            raise ValueError(f"clip {clip.key}: frame {i} could not be JPEG-encoded")
+        members.append((f"{clip.key}.{i:05d}.jpg", jpeg.tobytes()))
+    return members
+
+
 def write_shard(path: str | os.PathLike, clips: Iterable[Clip]) -> Path:
     """Write ``clips`` as one tar shard, atomically (an interrupted write leaves no shard). ``clips``
     is read once, so a generator keeps only one video's clips in memory."""
+    return write_members(path, (member for clip in clips for member in clip_members(clip)))
+
+
+def write_members(path: str | os.PathLike, members: Iterable[Member]) -> Path:
+    """Write already encoded clips (:func:`clip_members`) as one tar shard, atomically."""
     path = Path(path)
     with atomic_write(path) as tmp, tarfile.open(tmp, "w") as tar:
-        for clip in clips:
-            meta = {"fps": clip.fps, "frames": int(clip.frames.shape[0]), "height": int(clip.frames.shape[1]),
-                    "width": int(clip.frames.shape[2]), "source": clip.source, "first_frame": clip.first_frame,
-                    "audio_context": clip.audio_context,
-                    "audio_layers": None if clip.audio_layers is None else list(clip.audio_layers)}
-            _add(tar, f"{clip.key}.json", json.dumps(meta).encode())
-            arrays = {"latents": clip.latents.astype(np.float16), "landmarks": clip.landmarks.astype(np.float32),
-                      "regions": clip.regions.astype(np.uint8)}
-            if clip.audio is not None:
-                arrays["audio"] = clip.audio.astype(np.float16)
-            for name, array in arrays.items():
-                buffer = io.BytesIO()
-                np.save(buffer, np.ascontiguousarray(array))
-                _add(tar, f"{clip.key}.{name}.npy", buffer.getvalue())
-            for i, frame in enumerate(clip.frames):
-                ok, jpeg = cv2.imencode(".jpg", cv2.cvtColor(frame, cv2.COLOR_RGB2BGR),
-                                        [cv2.IMWRITE_JPEG_QUALITY, JPEG_QUALITY])
-                if not ok:
-                    raise ValueError(f"clip {clip.key}: frame {i} could not be JPEG-encoded")
-                _add(tar, f"{clip.key}.{i:05d}.jpg", jpeg.tobytes())
+        for name, data in members:
+            _add(tar, name, data)
     return path
 
 
