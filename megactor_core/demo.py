@@ -36,10 +36,10 @@ def run_toy(checkpoint: Path, out: str, frames: int) -> Path:
     recipe = Recipe(test_identities=1, test_frames=frames)
     case = held_out_cases(recipe)[0]
     with progress_bar("denoising", "window") as progress:
-
         generated = Sampler(checkpoint, recipe)(case, keep="eyes", audio=True, progress=progress)
-    return write_video(out, side_by_side(case.reference, case.driver.frames, generated), FPS,
-                       audio=case.audio[None], sample_rate=SAMPLE_RATE)
+    panels = side_by_side(case.reference, case.driver.frames, generated, scale=4,
+                          labels=("reference", "driving video", "result"))
+    return write_video(out, panels, FPS, audio=case.audio[None], sample_rate=SAMPLE_RATE)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -8,7 +8,7 @@ import torch
 
 from megactor_core.models import MegActorConfig, MegActorSigma, save_checkpoint
 from megactor_core.toy import measure
-from megactor_core.toy.codec import CHANNELS, PixelCodec
+from megactor_core.toy.codec import CHANNELS, DctCodec
 from megactor_core.toy.face import Identity, render
 from megactor_core.toy.signals import random_signals
 from megactor_core.toy.speech import envelope_at, syllable_envelope, voice
@@ -108,11 +108,21 @@ def test_toy_whisper_features_carry_the_mouth_opening():
     assert measure.correlation(predicted, y[1]) > 0.7
 
 
-def test_pixel_codec_is_exact():
-    frames = torch.from_numpy(np.random.default_rng(0).integers(0, 256, (3, 64, 48, 3))).float() / 255
-    latents = PixelCodec().encode(frames)
-    assert latents.shape == (3, CHANNELS, 8, 6) and latents.min() >= -1 and latents.max() <= 1
-    assert torch.allclose(PixelCodec().decode(latents), frames, atol=1e-6)
+def test_dct_codec_keeps_smooth_blocks_and_toy_frames():
+    """Orthonormal basis; blocks made of the kept frequencies round-trip exactly; toy frames lose a few /255;
+    a grey block is all brightness, its mean in the first coefficient."""
+    codec = DctCodec()
+    assert torch.allclose(codec.basis @ codec.basis.T, torch.eye(CHANNELS), atol=1e-5)
+    latents = torch.randn(2, CHANNELS, 3, 5) * 0.05
+    smooth = codec.decode(latents)
+    assert smooth.shape == (2, 24, 40, 3)
+    assert torch.allclose(codec.encode(smooth), latents, atol=1e-5)
+    video = toy_video(Identity.random(np.random.default_rng(3)), 8, 64, np.random.default_rng(3))
+    frames = torch.from_numpy(video.frames).float() / 255
+    error = (codec.decode(codec.encode(frames)) - frames).abs().mean() * 255
+    assert 0.5 < error < 4
+    grey = codec.encode(torch.full((1, 8, 8, 3), 0.75))[0, :, 0, 0]
+    assert torch.isclose(grey[0], torch.tensor(0.5 * 8 * 3 ** 0.5)) and grey[1:].abs().max() < 1e-5
 
 
 def toy_config(**changes) -> MegActorConfig:
@@ -140,17 +150,17 @@ def test_toy_dataset_trains_with_the_real_trainer(tmp_path):
 
 
 def test_a_toy_model_samples_through_the_real_sampler():
-    """A 192-channel model with the pixel codec runs the sampler with audio and a driving video."""
+    """A toy model with the DCT codec runs the sampler with audio and a driving video."""
     from megactor_core.pipeline.sampler import SamplerSettings, sample_video
 
     video = toy_video(Identity.random(np.random.default_rng(0)), 6, 32, np.random.default_rng(0))
     torch.manual_seed(0)
     model = MegActorSigma(toy_config(use_audio=True, use_temporal=True, audio_dim=16)).eval()
     frames = torch.from_numpy(video.frames).float() / 255
-    latents = sample_video(model, PixelCodec(), frames[:1], SamplerSettings(steps=2, window=4, overlap=2),
+    latents = sample_video(model, DctCodec(), frames[:1], SamplerSettings(steps=2, window=4, overlap=2),
                            audio=audio_features(toy_whisper(width=16), video), driving=frames)
     assert latents.shape == (6, CHANNELS, 4, 4) and torch.isfinite(latents).all()
-    assert PixelCodec().decode(latents).shape == (6, 32, 32, 3)
+    assert DctCodec().decode(latents).shape == (6, 32, 32, 3)
 
 
 def test_demo_renders_the_toy_model_and_hands_real_models_to_infer(tmp_path, capsys):
@@ -166,7 +176,7 @@ def test_demo_renders_the_toy_model_and_hands_real_models_to_infer(tmp_path, cap
     from megactor_core.video_io import read_video
 
     video = read_video(out)
-    assert video.frames.shape == (6, 128, 384, 3) and video.audio is not None
+    assert video.frames.shape == (6, 24 + 256, 3 * 256, 3) and video.audio is not None
     assert demo.main(["--checkpoint", str(tmp_path / "missing.safetensors")]) == 2
     assert "megactor_core.toy.reproduce" in capsys.readouterr().err
     real = save_checkpoint(MegActorSigma(tiny_config()), tmp_path / "real.safetensors")
@@ -194,7 +204,7 @@ def test_reproduction_runs_end_to_end_at_a_tiny_scale(tmp_path, capsys):
     assert reproduce.main(["--out", str(tmp_path), "--recipe", recipe]) == 0
     report = (tmp_path / "REPORT.md").read_text()
     for row in ("| truth |", "| mixed |", "| ablation keep=both |", "| ablation − decoupled, keep=eyes |",
-                "| alpha=2 |", "| lambda=1.5 |"):
+                "| alpha=2 |", "| lambda=1.5 |", "| mouth motion, λ = 1 over λ = 0 | ≥ 5 |"):
         assert row in report
     for plot in ("audio_mouth.png", "visual_pose.png", "alpha.png", "lambda.png"):
         assert cv2.imread(str(tmp_path / plot)).shape == (340, 640, 3)

@@ -53,8 +53,7 @@ class MegActorConfig:
     vae_scaling_factor: float = 0.18215
     # What the first latent_channels outputs predict: "epsilon" (PixArt-α), "v_prediction"
     # (needed to train and sample with a zero-terminal-SNR schedule) or "sample" (the clean
-    # latents: for a model narrower than its latent cells, which cannot carry the noise through,
-    # e.g. the toy world's 192-channel pixel codec).
+    # latents, as the toy world's small models predict them).
     prediction_type: str = "epsilon"
     # Frames per second of the training videos: the rate the model generates at.
     fps: float = 25.0

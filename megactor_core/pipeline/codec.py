@@ -15,7 +15,7 @@ class LatentCodec(Protocol):
     """Images ``[N, H, W, 3]`` in 0..1 <-> unscaled latents ``[N, C, H/8, W/8]``.
 
     ``C`` is the model's ``latent_channels``: 4 for the SD VAE of the real model (the toy world's
-    exact pixel codec, :class:`megactor_core.toy.PixelCodec`, has 192).
+    block-DCT codec, :class:`megactor_core.toy.DctCodec`, has 48).
 
     Unscaled: as the VAE gives them, before the model's ``vae_scaling_factor`` (ComfyUI's
     ``LATENT`` convention).

@@ -3,13 +3,13 @@
 Faces (:mod:`.face`) follow known signals (:mod:`.signals`): head pose, blinks, and a mouth
 driven by procedural speech (:mod:`.speech`). :mod:`.measure` reads those signals back from any
 frames' pixels, and :mod:`.world` writes toy videos as a training dataset for the real trainer,
-with the exact pixel codec of :mod:`.codec` in place of a VAE.
+with the fixed block-DCT codec of :mod:`.codec` in place of a VAE.
 """
 
-from .codec import CHANNELS, PixelCodec
+from .codec import CHANNELS, DctCodec
 from .face import Identity, render
 from .signals import Signals, random_signals
 from .world import ToyVideo, toy_video, toy_whisper, write_dataset
 
-__all__ = ["CHANNELS", "Identity", "PixelCodec", "Signals", "ToyVideo", "random_signals", "render", "toy_video",
+__all__ = ["CHANNELS", "Identity", "DctCodec", "Signals", "ToyVideo", "random_signals", "render", "toy_video",
            "toy_whisper", "write_dataset"]

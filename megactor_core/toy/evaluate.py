@@ -14,7 +14,7 @@ from ..models import load_checkpoint
 from ..pipeline.sampler import SamplerSettings, sample_video
 from ..progress import Progress
 from . import measure
-from .codec import PixelCodec
+from .codec import DctCodec
 from .face import Identity, render
 from .recipe import SIZE, Recipe
 from .signals import Signals
@@ -55,7 +55,7 @@ def held_out_cases(recipe: Recipe, count: int | None = None) -> list[HeldOutCase
 
 
 class Sampler:
-    """Runs one checkpoint on test cases with the real sampler and the pixel codec."""
+    """Runs one checkpoint on test cases with the real sampler and the DCT codec."""
 
     def __init__(self, checkpoint: Path, recipe: Recipe) -> None:
         self.model = load_checkpoint(checkpoint, dtype=torch.float32).eval()  # a shipped fp16 file runs in fp32
@@ -76,11 +76,11 @@ class Sampler:
         if audio:
             video = ToyVideo(case.identity, case.driver.signals, case.driver.frames, case.driver.landmarks, case.audio)
             features = audio_features(self.whisper, video)
-        settings = SamplerSettings(steps=self.recipe.sample_steps, guidance_scale=self.recipe.guidance,
-                                   audio_scale=audio_scale, seed=self.recipe.seed)
-        latents = sample_video(self.model, PixelCodec(), torch.from_numpy(case.reference).float() / 255, settings,
+        settings = SamplerSettings(steps=self.recipe.sample_steps, scheduler=self.recipe.sample_scheduler,
+                                   guidance_scale=self.recipe.guidance, audio_scale=audio_scale, seed=self.recipe.seed)
+        latents = sample_video(self.model, DctCodec(), torch.from_numpy(case.reference).float() / 255, settings,
                                audio=features, driving=driving, frames=len(case.truth), progress=progress)
-        return (PixelCodec().decode(latents).numpy() * 255).round().astype(np.uint8)
+        return (DctCodec().decode(latents).numpy() * 255).round().astype(np.uint8)
 
 
 def _corr(a: np.ndarray, b: np.ndarray) -> float:
@@ -120,8 +120,8 @@ def evaluate(trained: dict[str, Path], recipe: Recipe, out: Path) -> dict:
     for k, case in enumerate(cases[:recipe.test_identities]):
         log.info("evaluating held-out identity %d of %d", k + 1, recipe.test_identities)
         truth_mouth = measure.mouth_opening(case.truth)
-        add("truth", {"mouth~audio": _corr(truth_mouth, case.audio_mouth), **follows_driver(case.truth, case),
-                      **identity_error(case.truth, case)})
+        add("truth", {"mouth~audio": _corr(truth_mouth, case.audio_mouth), "mouth_std": float(truth_mouth.std()),
+                      **follows_driver(case.truth, case), **identity_error(case.truth, case)})
         audio_only = final(case, audio=True)
         add("audio", {"mouth~audio": _corr(measure.mouth_opening(audio_only), case.audio_mouth),
                       "mouth_std": float(measure.mouth_opening(audio_only).std())})

@@ -3,7 +3,7 @@
 A :class:`ToyVideo` is one person speaking procedural syllables while the head wanders and the
 eyes blink; its mouth opens with the sound's loudness. :func:`write_dataset` turns videos into
 the trainer's shard format with the real code paths: exact landmarks (the generator knows them),
-:class:`PixelCodec` latents, region maps from the landmarks, and Whisper features from the
+:class:`DctCodec` latents, region maps from the landmarks, and Whisper features from the
 project's audio encoder run on a seeded random Whisper (:func:`toy_whisper`), since no trained
 Whisper may be downloaded here.
 """
@@ -22,7 +22,7 @@ from ..audio.whisper_encoder import WhisperEncoder
 from ..landmarks import FaceLandmarks
 from ..training.masks import latent_regions
 from ..training.shards import Clip, write_index, write_shard
-from .codec import PixelCodec
+from .codec import DctCodec
 from .face import Identity, render
 from .signals import Signals, random_signals
 from .speech import SAMPLE_RATE, envelope_at, syllable_envelope, voice
@@ -79,7 +79,7 @@ def audio_features(whisper: WhisperEncoder, video: ToyVideo) -> AudioFeatures:
 def video_clips(video: ToyVideo, key: str, whisper: WhisperEncoder, clip_frames: int) -> list[Clip]:
     """The video cut into training clips of ``clip_frames`` frames, as the preprocessing would."""
     audio = audio_features(whisper, video)
-    latents = PixelCodec().encode(torch.from_numpy(video.frames).float() / 255).numpy().astype(np.float16)
+    latents = DctCodec().encode(torch.from_numpy(video.frames).float() / 255).numpy().astype(np.float16)
     regions = latent_regions(video.face_landmarks)
     clips = []
     for number, start in enumerate(range(0, len(video.frames) - clip_frames + 1, clip_frames)):
