@@ -34,6 +34,30 @@ def make_clips(folder: Path, count: int, seconds: float) -> None:
         write_video(folder / f"clip{i}.mp4", images, 25, audio=audio, sample_rate=16000)
 
 
+def add_clip_arguments(parser: argparse.ArgumentParser) -> None:
+    """The options of the benchmark clips and of the DWPose files."""
+    parser.add_argument("--clips", type=int, default=12)
+    parser.add_argument("--seconds", type=float, default=2.0)
+    parser.add_argument("--detector")
+    parser.add_argument("--pose")
+
+
+def prepare(tmp: Path, args: argparse.Namespace) -> tuple[Path, tuple[str, str], str, str]:
+    """Benchmark clips in ``tmp/clips``, the DWPose files (given, or stand-ins), a random full-size
+    SyncNet file, and the sentence saying which DWPose ran."""
+    from megactor_core.curation.syncnet import SyncNet
+    from megactor_core.stand_ins import face_dwpose_files
+
+    (tmp / "clips").mkdir()
+    make_clips(tmp / "clips", args.clips, args.seconds)
+    real = bool(args.detector and args.pose)
+    dwpose = (args.detector, args.pose) if real else tuple(map(str, face_dwpose_files(tmp)))
+    torch.save(SyncNet().state_dict(), tmp / "syncnet_v2.model")
+    what = ("DWPose files given" if real else
+            "stand-in DWPose ONNX files (landmark inference nearly free: the real models add their own cost)")
+    return tmp / "clips", dwpose, str(tmp / "syncnet_v2.model"), what
+
+
 def clips_per_minute(folder: Path, out: Path, models, workers: int, ray=None) -> float:
     from megactor_core.curation import scan
 
@@ -49,33 +73,21 @@ def clips_per_minute(folder: Path, out: Path, models, workers: int, ray=None) ->
 def main() -> None:
     from benchmarks.results import machine, write_section
     from megactor_core.curation import ModelFiles
-    from megactor_core.curation.syncnet import SyncNet
-    from megactor_core.stand_ins import face_dwpose_files
 
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--clips", type=int, default=12)
-    parser.add_argument("--seconds", type=float, default=2.0)
-    parser.add_argument("--detector")
-    parser.add_argument("--pose")
+    add_clip_arguments(parser)
     args = parser.parse_args()
-    real = bool(args.detector and args.pose)
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
-        tmp = Path(tmp)
-        (tmp / "clips").mkdir()
-        make_clips(tmp / "clips", args.clips, args.seconds)
-        dwpose = (args.detector, args.pose) if real else tuple(map(str, face_dwpose_files(tmp)))
-        torch.save(SyncNet().state_dict(), tmp / "syncnet_v2.model")
-        for label, syncnet in (("landmarks only", None), ("with SyncNet", str(tmp / "syncnet_v2.model"))):
+        clips, dwpose, syncnet_file, what = prepare(Path(tmp), args)
+        for label, syncnet in (("landmarks only", None), ("with SyncNet", syncnet_file)):
             models = ModelFiles(*dwpose, syncnet=syncnet)
             speeds = []
             for workers in (0, 1, 2):
-                out = tmp / f"{label[:4]}{workers}.csv"
-                speeds.append(clips_per_minute(tmp / "clips", out, models if workers else models.load(), workers))
+                out = Path(tmp) / f"{label[:4]}{workers}.csv"
+                speeds.append(clips_per_minute(clips, out, models if workers else models.load(), workers))
             rows.append(f"| {label} | " + " | ".join(f"{s:.1f}" for s in speeds) + " |")
             print(rows[-1])
-    what = ("DWPose files given" if real else
-            "stand-in DWPose ONNX files (landmark inference nearly free: the real models add their own cost)")
     write_section("curation", "\n".join([
         "## Curation scan (`python benchmarks/curation.py`)",
         "",
