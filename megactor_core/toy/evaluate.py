@@ -87,12 +87,6 @@ def _corr(a: np.ndarray, b: np.ndarray) -> float:
     return measure.correlation(np.asarray(a, float), np.asarray(b, float))
 
 
-def _mean(values: list[float]) -> float:
-    """The mean over cases where the measurement is defined (NaN when it never is)."""
-    finite = [v for v in values if np.isfinite(v)]
-    return float(np.mean(finite)) if finite else float("nan")
-
-
 def follows_driver(frames: np.ndarray, case: HeldOutCase) -> dict[str, float]:
     angles = measure.head_angles(frames)
     return {"eyes": _corr(measure.eye_openness(frames), case.driver.signals.eyes),
@@ -141,7 +135,8 @@ def evaluate(trained: dict[str, Path], recipe: Recipe, out: Path) -> dict:
     leakage = leakage_study(trained, recipe, cases[:recipe.leakage_cases])
     for name, values in leakage.items():
         rows[name] = [dict(zip(values, case_values, strict=True)) for case_values in zip(*values.values(), strict=True)]
-    means = {name: {key: _mean([r[key] for r in values]) for key in values[0]} for name, values in rows.items()}
+    means = {name: {key: measure.finite_mean([r[key] for r in values]) for key in values[0]}
+             for name, values in rows.items()}
     return {"means": means, "cases": recipe.test_identities, "samples": samples, "case0": cases[0],
             "leakage": leakage, "leakage_cases": recipe.leakage_cases}
 

@@ -88,6 +88,13 @@ def correlation(a: np.ndarray, b: np.ndarray) -> float:
     return float(np.corrcoef(a, b)[0, 1])
 
 
+def finite_mean(values) -> float:
+    """The mean over the cases where a measurement is defined (NaN when it never is)."""
+    values = np.asarray(values, float)
+    values = values[np.isfinite(values)]
+    return float(values.mean()) if values.size else float("nan")
+
+
 def bootstrap_interval(values: np.ndarray, seed: int = 0, draws: int = 10000, level: float = 0.95
                        ) -> tuple[float, float]:
     """The ``level`` percentile-bootstrap interval of the mean of ``values`` (one per case; NaNs dropped)."""

@@ -170,7 +170,7 @@ def differences(leakage: dict[str, dict[str, list]], keep: str, key: str) -> np.
 
 def _interval(values) -> str:
     low, high = measure.bootstrap_interval(values)
-    return f"{_fmt(float(np.nanmean(values)))} [{_fmt(low)}, {_fmt(high)}]"
+    return f"{_fmt(measure.finite_mean(values))} [{_fmt(low)}, {_fmt(high)}]"
 
 
 def leakage_finding(leakage: dict[str, dict[str, list]]) -> str:
