@@ -61,6 +61,7 @@ class Sampler:
         self.model = load_checkpoint(checkpoint, dtype=torch.float32).eval()  # a shipped fp16 file runs in fp32
         self.recipe = recipe
         self.whisper = toy_whisper(recipe.seed)
+        self.codec = DctCodec()
 
     def __call__(self, case: HeldOutCase, *, keep: str | None = None, audio: bool = False, alpha: float = 1.0,
                  audio_scale: float = 1.0, progress: Progress | None = None) -> np.ndarray:
@@ -78,9 +79,9 @@ class Sampler:
             features = audio_features(self.whisper, video)
         settings = SamplerSettings(steps=self.recipe.sample_steps, scheduler=self.recipe.sample_scheduler,
                                    guidance_scale=self.recipe.guidance, audio_scale=audio_scale, seed=self.recipe.seed)
-        latents = sample_video(self.model, DctCodec(), torch.from_numpy(case.reference).float() / 255, settings,
+        latents = sample_video(self.model, self.codec, torch.from_numpy(case.reference).float() / 255, settings,
                                audio=features, driving=driving, frames=len(case.truth), progress=progress)
-        return (DctCodec().decode(latents).numpy() * 255).round().astype(np.uint8)
+        return (self.codec.decode(latents).numpy() * 255).round().astype(np.uint8)
 
 
 def _corr(a: np.ndarray, b: np.ndarray) -> float:
