@@ -121,6 +121,21 @@ def test_attention_over_few_keys_equals_the_fused_kernel(keys):
              extra_group=1)
 
 
+def test_a_context_of_batch_one_is_shared_by_the_batch():
+    from megactor_core.models.attention import Attention
+
+    torch.manual_seed(0)
+    attn = Attention(32, 4, context_dim=24, qkv_bias=False)
+    x, text = torch.randn(6, 9, 32), torch.randn(1, 5, 24)
+    with torch.no_grad():
+        shared = attn(x, text)
+        repeated = attn(x, text.expand(6, -1, -1))
+        each = torch.cat([attn(x[i:i + 1], text) for i in range(6)])
+    torch.testing.assert_close(shared, repeated, rtol=0, atol=1e-6)
+    torch.testing.assert_close(shared, each, rtol=0, atol=1e-6)
+    assert not torch.allclose(shared, attn(x, torch.randn(1, 5, 24)))
+
+
 def test_reference_may_have_another_resolution(tiny):
     ref = tiny.encode_reference(torch.randn(1, 4, 12, 8))
     assert tiny(torch.randn(1, 1, 4, 8, 8), 10, reference=ref).shape == (1, 1, 8, 8, 8)

@@ -12,7 +12,8 @@ class Attention(nn.Module):
     Diffusion's projections have no q/k/v bias: ``qkv_bias=False``).
 
     ``context`` supplies keys and values (self-attention when omitted); its width may differ
-    from the query width (``context_dim``), as in audio attention. ``extra_kv``: keys and values
+    from the query width (``context_dim``), as in audio attention. A context of batch 1 is shared
+    by every batch item and projected once (SD's empty-prompt text for all frames). ``extra_kv``: keys and values
     ``[groups, heads, R, head_dim]`` projected beforehand (:meth:`keys_values`), appended after the
     context's: each group's by ``extra_group`` consecutive batch items (the frames of a video;
     default ``batch / groups``), and none by the items past ``groups * extra_group`` (guidance's
@@ -48,6 +49,8 @@ class Attention(nn.Module):
                 extra_group: int | None = None) -> torch.Tensor:
         q = self._split_heads(self.to_q(x))
         k, v = self.keys_values(x if context is None else context)
+        if k.shape[0] == 1 < q.shape[0]:
+            k, v = k.expand(q.shape[0], -1, -1, -1), v.expand(q.shape[0], -1, -1, -1)
         if extra_kv is None:
             out = attend(q, k, v, mask)
         else:

@@ -128,7 +128,7 @@ class SpatialTransformer(nn.Module):
 
     def forward(self, x: torch.Tensor, text: torch.Tensor, frames: int, *, reference: KeysValues | None = None,
                 audio: torch.Tensor | None = None, audio_scale: torch.Tensor | float = 1.0) -> torch.Tensor:
-        """``x``: ``[B*F, C, H, W]``; ``text``: ``[B*F, T, text_dim]``; ``reference``: keys/values
+        """``x``: ``[B*F, C, H, W]``; ``text``: ``[B*F or 1, T, text_dim]``; ``reference``: keys/values
         ``[V, heads, R, d]`` of this place's appearance tokens for the first ``V <= B`` videos, shared
         by their frames (the other videos see none)."""
         h = maps_to_tokens(self.proj_in(self.norm(x)))

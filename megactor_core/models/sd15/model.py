@@ -137,7 +137,7 @@ class MegActorSigmaSD15(nn.Module):
         x = fold_frames(torch.cat([latents.to(dtype), driven.to(dtype)], dim=2))
         ctx = Context(
             temb=repeat_per_frame(self.unet.time_features(t), frames),
-            text=self.empty_text.to(latents.device, dtype)[None].expand(batch * frames, -1, -1),
+            text=self.empty_text.to(latents.device, dtype)[None],
             frames=frames,
             audio=None if audio is None else fold_frames(audio.to(dtype)),
             audio_scale=self._audio_scale(audio_scale, batch, frames, x),
@@ -168,7 +168,7 @@ class MegActorSigmaSD15(nn.Module):
             n = latents.shape[0]
             self.appearance_encoder(latents, Context(
                 temb=self.appearance_encoder.time_features(times.expand(n)),
-                text=self.empty_text.to(latents)[None].expand(n, -1, -1), frames=1, record=recorded))
+                text=self.empty_text.to(latents)[None], frames=1, record=recorded))
             return {name: self._fused[name].transformer_blocks[0].attn1.keys_values(tokens)
                     for name, tokens in recorded.items()}
 

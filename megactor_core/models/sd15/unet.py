@@ -33,7 +33,7 @@ class Context:
     """What every layer of one UNet call needs besides its input map."""
 
     temb: torch.Tensor  # [B*F, time_dim]
-    text: torch.Tensor  # [B*F, T, text_dim]
+    text: torch.Tensor  # [1, T, text_dim]: the empty prompt, shared by every frame (its keys projected once)
     frames: int
     audio: torch.Tensor | None = None  # [B*F, tokens, audio_dim]
     audio_scale: torch.Tensor | float = 1.0
