@@ -17,12 +17,12 @@ from megactor_core.evaluate.frechet import frechet_distance
 from megactor_core.evaluate.fvd import i3d_features, load_i3d
 from megactor_core.evaluate.identity import ArcFace, five_points
 from megactor_core.evaluate.inception import FidInception, inception_features, load_inception
-from megactor_core.evaluate.lpips import LPIPS, Lins, load_lpips, lpips_per_frame
+from megactor_core.evaluate.lpips import load_lpips, lpips_per_frame
 from megactor_core.evaluate.motion import motion_metrics
 from megactor_core.landmarks import DWPose
 from megactor_core.video_io import write_video
 from tests.synthetic_faces import frontal_face, landmarks_of
-from tests.tiny_models import face_dwpose_files
+from tests.tiny_models import face_dwpose_files, save_lpips_files
 
 FPS = 25
 pytestmark = pytest.mark.filterwarnings("ignore:`torch.jit.script` is deprecated")  # the I3D stand-in's format
@@ -42,22 +42,6 @@ def inception_file(tmp_path_factory):
     path = tmp_path_factory.mktemp("weights") / "pt_inception-2015-12-05-6726825d.pth"
     torch.save(state, path)
     return path, net
-
-
-def save_lpips_files(folder):
-    """alex.pth (lpips' five non-negative 1x1 weightings) and torchvision's AlexNet features; of its classifier
-    only the bias vectors are stored (its 58M weights would only be ignored)."""
-    torch.manual_seed(1)
-    lins = Lins()
-    with torch.no_grad():
-        for p in lins.parameters():
-            p.uniform_(0, 0.1)
-    torch.save(lins.state_dict(), folder / "alex.pth")
-    backbone = LPIPS().net.state_dict()
-    backbone.update({"classifier.1.bias": torch.zeros(4096), "classifier.4.bias": torch.zeros(4096),
-                     "classifier.6.bias": torch.zeros(1000)})
-    torch.save(backbone, folder / "alexnet-owt-7be5be79.pth")
-    return folder / "alex.pth", folder / "alexnet-owt-7be5be79.pth"
 
 
 class StandInI3D(torch.nn.Module):

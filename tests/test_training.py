@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import signal
@@ -221,6 +222,34 @@ def test_previews_are_written(dataset, init, tmp_path):
 
     grid = cv2.imread(str(out / "previews" / "step-00000002.png"))
     assert grid.shape == (64, 4 * 64, 3)  # reference | driving | generated | target
+
+
+def test_previews_are_measured_with_the_metric_files_at_hand(dataset, init, tmp_path):
+    """With LPIPS's files in ``preview_metrics``, each preview's LPIPS against its targets is logged: the
+    value the evaluation gives for the generated and target columns of the written grid."""
+    import cv2
+
+    from megactor_core.evaluate.lpips import load_lpips, lpips_per_frame
+    from tests.tiny_models import save_lpips_files
+
+    vae_dir, weights = tmp_path / "vae", tmp_path / "weights"
+    tiny_vae().save_pretrained(vae_dir)
+    weights.mkdir()
+    with pytest.raises(FileNotFoundError, match="alex.pth"):  # a folder without any of the files: said at once
+        train(settings(1, init, dataset, tmp_path / "none", steps=2, preview_every=2, preview_vae=str(vae_dir),
+                       preview_steps=2, preview_metrics=str(weights)))
+    lins, alexnet = save_lpips_files(weights)
+    out = tmp_path / "run"
+    train(settings(1, init, dataset, out, steps=4, preview_every=2, preview_vae=str(vae_dir), preview_steps=2,
+                   preview_metrics=str(weights)))
+    records = [json.loads(line) for line in (out / "log.jsonl").read_text().splitlines()]
+    measured = {r["step"]: r["preview_lpips"] for r in records if "preview_lpips" in r}
+    assert sorted(measured) == [2, 4]
+    grid = cv2.cvtColor(cv2.imread(str(out / "previews" / "step-00000004.png")), cv2.COLOR_BGR2RGB)
+    rows = grid.reshape(-1, 64, 4, 64, 3)  # frames x (reference | driving | generated | target)
+    expected = lpips_per_frame(load_lpips(lins, alexnet), np.ascontiguousarray(rows[:, :, 2]),
+                               np.ascontiguousarray(rows[:, :, 3])).mean()
+    assert measured[4] == pytest.approx(float(expected), abs=1e-5) and measured[4] > 0
 
 
 def test_stage_checkpoint_loads_in_the_loader_node_and_samples(dataset, init, tmp_path, monkeypatch):

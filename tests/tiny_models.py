@@ -155,3 +155,21 @@ def tiny_release_file(path: Path, **changes) -> Path:
     config = SD15Config(**(TINY_SD15 | changes))
     empty_text = torch.randn(config.text_tokens, config.cross_attention_dim)
     return save_release_file(randomize(MegActorSigmaSD15(config, empty_text), std=0.05), path, empty_text)
+
+
+def save_lpips_files(folder: Path) -> tuple[Path, Path]:
+    """Stand-ins for alex.pth (lpips' five non-negative 1x1 weightings) and torchvision's AlexNet features;
+    of its classifier only the bias vectors are stored (its 58M weights would only be ignored)."""
+    from megactor_core.evaluate.lpips import LPIPS, Lins
+
+    torch.manual_seed(1)
+    lins = Lins()
+    with torch.no_grad():
+        for p in lins.parameters():
+            p.uniform_(0, 0.1)
+    torch.save(lins.state_dict(), folder / "alex.pth")
+    backbone = LPIPS().net.state_dict()
+    backbone.update({"classifier.1.bias": torch.zeros(4096), "classifier.4.bias": torch.zeros(4096),
+                     "classifier.6.bias": torch.zeros(1000)})
+    torch.save(backbone, folder / "alexnet-owt-7be5be79.pth")
+    return folder / "alex.pth", folder / "alexnet-owt-7be5be79.pth"

@@ -83,7 +83,6 @@ def measure_case(case: Case, models: Models, features: _Features) -> Row:
     row = Row(case.name, values={c: NAN for m in metrics if m not in POOLED for c in COLUMNS[m]})
     generated, real = read_video(case.generated), read_video(case.real)
     row.frames = n = min(len(generated.frames), len(real.frames))
-    height, width = generated.frames.shape[1:3]
     problems = [] if len(generated.frames) == len(real.frames) else [
         f"{len(generated.frames)} generated vs {len(real.frames)} real frames: paired metrics use the first {n}"]
     if "fid" in metrics:
@@ -93,8 +92,7 @@ def measure_case(case: Case, models: Models, features: _Features) -> Row:
         features.generated.append(("fvd", i3d_features(models.i3d, generated.frames, models.device)))
         features.real.append(("fvd", i3d_features(models.i3d, real.frames, models.device)))
     if "lpips" in metrics:
-        row.values["lpips"] = float(lpips_per_frame(models.lpips, generated.frames[:n],
-                                                    _resized(real.frames[:n], height, width)).mean())
+        row.values["lpips"] = _lpips(models, generated.frames, real.frames)
     if models.dwpose is None:
         row.problem = "; ".join(problems)
         return row
@@ -105,22 +103,61 @@ def measure_case(case: Case, models: Models, features: _Features) -> Row:
                 row.values.update(_sync(models, generated, landmarks, case))
             except ValueError as exc:
                 problems.append(f"lip sync not measured: {exc}")
-        if "csim" in metrics or "motion" in metrics:
-            real_landmarks = _landmarks(models, real.frames, "real video")
-        if "csim" in metrics:
-            if case.reference is None:
-                reference, reference_points = real.frames[0], real_landmarks.points[0]
-            else:
-                reference = read_image(case.reference)
-                reference_points = _landmarks(models, reference[None], f"reference {case.reference}").points[0]
-            row.values["csim"] = float(identity_similarity(models.arcface, reference, reference_points,
-                                                           generated.frames, landmarks.points).mean())
-        if "motion" in metrics:
-            row.values.update(motion_metrics(landmarks, real_landmarks))
+        reference = None if case.reference is None else (read_image(case.reference), f"reference {case.reference}")
+        row.values.update(_face_metrics(models, generated.frames, landmarks, real.frames, reference))
     except ValueError as exc:
         problems.append(str(exc))
     row.problem = "; ".join(problems)
     return row
+
+
+def _lpips(models: Models, generated: np.ndarray, real: np.ndarray) -> float:
+    """Mean LPIPS over the frame pairs both have, the real frames resized to the generated ones."""
+    n = min(len(generated), len(real))
+    return float(lpips_per_frame(models.lpips, generated[:n], _resized(real[:n], *generated.shape[1:3])).mean())
+
+
+def _face_metrics(models: Models, generated: np.ndarray, landmarks: FaceLandmarks, real: np.ndarray,
+                  reference: tuple[np.ndarray, str] | None) -> dict[str, float]:
+    """CSIM and landmark motion, whichever ``models`` measure; ``reference``: the image CSIM compares with
+    and what to call it (default: the first real frame). A ValueError when a face is not found."""
+    metrics = models.metrics()
+    values: dict[str, float] = {}
+    if "csim" not in metrics and "motion" not in metrics:
+        return values
+    real_landmarks = _landmarks(models, real, "real video")
+    if "csim" in metrics:
+        if reference is None:
+            image, points = real[0], real_landmarks.points[0]
+        else:
+            image, points = reference[0], _landmarks(models, reference[0][None], reference[1]).points[0]
+        values["csim"] = float(identity_similarity(models.arcface, image, points, generated, landmarks.points).mean())
+    if "motion" in metrics:
+        values.update(motion_metrics(landmarks, real_landmarks))
+    return values
+
+
+# What one short generated clip can be measured with: FID and FVD compare distributions over many
+# videos, Sync-C/D needs the clip's sound.
+FRAME_METRICS = ("lpips", "csim", "motion")
+
+
+def frame_metrics(models: Models, generated: np.ndarray, real: np.ndarray, reference: np.ndarray | None = None
+                  ) -> tuple[dict[str, float], str]:
+    """:data:`FRAME_METRICS` that ``models`` measure, of generated frames against the real frames they
+    stand for (uint8 RGB ``[N, H, W, 3]``, paired by index), CSIM against ``reference`` (default: the
+    first real frame); and the problem met, if any (no face found: those metrics are left out)."""
+    metrics = models.metrics()
+    values = {"lpips": _lpips(models, generated, real)} if "lpips" in metrics else {}
+    if models.dwpose is None:
+        return values, ""
+    try:
+        landmarks = _landmarks(models, generated, "generated frames")
+        values.update(_face_metrics(models, generated, landmarks, real,
+                                    None if reference is None else (reference, "reference image")))
+    except ValueError as exc:
+        return values, str(exc)
+    return values, ""
 
 
 def _pooled(features: _Features, metric: str) -> tuple[float, str]:

@@ -93,6 +93,9 @@ class TrainConfig:
     preview_every: int = 1000  # 0 = never
     preview_vae: str | None = None  # SD VAE to decode previews; previews are skipped without one
     preview_steps: int = 20
+    # Folder of the evaluation's weight files (docs/evaluation.md): each preview is then measured against
+    # its target frames with those of LPIPS, CSIM and landmark motion whose files it holds (log: preview_*).
+    preview_metrics: str | None = None
     mix: MixConfig = field(default_factory=MixConfig)
     augment: AugmentConfig = field(default_factory=AugmentConfig)
 

@@ -18,6 +18,7 @@ import logging
 import sys
 import time
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import torch
@@ -191,7 +192,7 @@ def train(config: TrainConfig, *, callback: Callback | None = None) -> Path:
                 _log(accelerator, output, step, metrics, config.learning_rate, time.monotonic() - started, bar)
                 sums, count, started = {}, 0, time.monotonic()
             if preview is not None and step % config.preview_every == 0 and accelerator.is_main_process:
-                _write_preview(output, step, model, samples, preview, config, accelerator.device)
+                _write_preview(output, step, model, samples, preview, config, accelerator)
             if step % config.checkpoint_every == 0 or step == config.steps:
                 accelerator.wait_for_everyone()
                 if accelerator.is_main_process:
@@ -232,7 +233,15 @@ def _check_data(samples: TrainingSamples, model_config: MegActorConfig) -> None:
                              "model was made for (tiny = 384)")
 
 
-def _preview_codec(config: TrainConfig, accelerator):
+@dataclass
+class _PreviewTools:
+    """What previews need: the VAE decoding them and the metrics' networks (None: previews are not measured)."""
+
+    codec: object
+    metrics: object | None
+
+
+def _preview_codec(config: TrainConfig, accelerator) -> _PreviewTools | None:
     if not config.preview_every or not accelerator.is_main_process:
         return None
     if not config.preview_vae:
@@ -241,19 +250,52 @@ def _preview_codec(config: TrainConfig, accelerator):
     from ..pipeline import DiffusersVAE
     from ..pipeline.vae import load_sd_vae
 
-    return DiffusersVAE(load_sd_vae(config.preview_vae).to(accelerator.device))
+    codec = DiffusersVAE(load_sd_vae(config.preview_vae).to(accelerator.device))
+    return _PreviewTools(codec, _preview_metrics(config.preview_metrics, str(accelerator.device)))
 
 
-def _write_preview(output: Path, step: int, model: MegActorSigma, samples: TrainingSamples, codec,
-                   config: TrainConfig, device: torch.device) -> None:
-    from .previews import write_preview
+def _preview_metrics(folder: str | None, device: str):
+    """The evaluation's networks for the metrics a preview can be measured with whose files ``folder`` has."""
+    if not folder:
+        return None
+    from ..evaluate import FRAME_METRICS, find_weights, load_models, plan
 
+    files = find_weights(folder, {})
+    metrics, skipped = plan(files, None, folder)
+    metrics = [m for m in metrics if m in FRAME_METRICS]
+    skipped = [line for line in skipped if line.split(":")[0].removeprefix("skipped ") in FRAME_METRICS]
+    if not metrics:
+        raise FileNotFoundError(f"preview_metrics: {folder} holds the weight files of none of "
+                                f"{', '.join(FRAME_METRICS)}:\n" + "\n".join(skipped))
+    for line in skipped:
+        log.info("preview metrics: %s", line)
+    return load_models(files, metrics, device)
+
+
+def _write_preview(output: Path, step: int, model: MegActorSigma, samples: TrainingSamples, tools: _PreviewTools,
+                   config: TrainConfig, accelerator) -> None:
+    """The preview grid of sample 0 and, with metric networks, its metrics in the log (``preview_*``)."""
+    from .previews import sample_preview, to_uint8, write_preview
+
+    preview = samples.preview(0)
     model.eval()
     try:
-        write_preview(output / "previews" / f"step-{step:08d}.png", model, codec, samples.preview(0),
-                      steps=config.preview_steps, device=device)
+        generated = sample_preview(model, tools.codec, preview, steps=config.preview_steps, device=accelerator.device)
     finally:
         model.train()
+    write_preview(output / "previews" / f"step-{step:08d}.png", preview, generated)
+    if tools.metrics is None:
+        return
+    from ..evaluate import frame_metrics
+
+    values, problem = frame_metrics(tools.metrics, to_uint8(generated), to_uint8(preview.targets),
+                                    to_uint8(preview.reference))
+    if problem:
+        log.warning("preview at step %d not fully measured: %s", step, problem)
+    record = {"step": step, **{f"preview_{k}": round(v, 6) for k, v in values.items()}}
+    accelerator.log(record, step=step)
+    with open(output / "log.jsonl", "a") as f:
+        f.write(json.dumps(record) + "\n")
 
 
 def _log(accelerator, output: Path, step: int, metrics: dict[str, float], lr: float, seconds: float, bar) -> None:
