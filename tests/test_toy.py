@@ -58,6 +58,26 @@ def test_still_heads_do_not_move_and_motion_amplitude_scales():
     assert amplitudes[2] / amplitudes[0] == pytest.approx(4.0, rel=0.25)
 
 
+def test_motion_gain_reads_the_share_of_the_followed_motion_and_ignores_jitter():
+    rng = np.random.default_rng(1)
+    identity = Identity.random(rng)
+    moving = random_signals(FRAMES, 25, rng)
+    followed = render(identity, moving, 64)[0]
+
+    def scaled(k: float, jitter: float = 0.0) -> np.ndarray:
+        shake = rng.normal(0, jitter, (2, FRAMES))
+        return render(identity, moving.replace(shift_x=k * moving.shift_x + shake[0],
+                                               shift_y=k * moving.shift_y + shake[1]), 64)[0]
+
+    assert measure.motion_gain(followed, followed) == pytest.approx(1.0)
+    gains = [measure.motion_gain(scaled(k), followed) for k in (0.0, 0.5, 2.0)]
+    assert gains == pytest.approx([0.0, 0.5, 2.0], abs=0.12)
+    # A still head shaking at random has an RMS amplitude but follows none of the motion.
+    shaking = scaled(0.0, jitter=float(np.std(moving.shift_x)))
+    assert measure.motion_amplitude(shaking) > 0.5 * measure.motion_amplitude(followed)
+    assert abs(measure.motion_gain(shaking, followed)) < 0.15
+
+
 def test_landmarks_sit_on_the_drawn_face():
     signals, frames, landmarks = ground_truth(3, 96)
     for i in range(0, FRAMES, 37):

@@ -127,7 +127,8 @@ def evaluate(trained: dict[str, Path], recipe: Recipe, out: Path) -> dict:
                       **follows_driver(mixed, case), **identity_error(mixed, case)})
         for alpha in ALPHAS:
             frames = visual if alpha == 1.0 else final(case, keep="both", alpha=alpha)
-            add(f"alpha={alpha:g}", {"motion": measure.motion_amplitude(frames)})
+            add(f"alpha={alpha:g}", {"motion": measure.motion_amplitude(frames),
+                                     "gain": measure.motion_gain(frames, case.truth)})
         for lam in LAMBDAS:
             frames = audio_only if lam == 1.0 else final(case, audio=True, audio_scale=lam)
             add(f"lambda={lam:g}", {"mouth_std": float(measure.mouth_opening(frames).std())})

@@ -79,6 +79,17 @@ def motion_amplitude(frames: np.ndarray) -> float:
     return float(np.sqrt(np.nanmean(((position - np.nanmean(position, 0)) ** 2).sum(1))))
 
 
+def motion_gain(frames: np.ndarray, followed: np.ndarray) -> float:
+    """How much of ``followed``'s head motion ``frames`` show: the least-squares gain ``g`` in
+    (head position - its mean) ≈ g · (``followed``'s head position - its mean), 0 for a still head and
+    1 for the same motion. Unlike the RMS amplitude it ignores jitter that does not follow ``followed``."""
+    mine, theirs = head_position(frames), head_position(followed)
+    keep = np.isfinite(mine).all(1) & np.isfinite(theirs).all(1)
+    mine, theirs = mine[keep] - mine[keep].mean(0), theirs[keep] - theirs[keep].mean(0)
+    energy = float((theirs ** 2).sum())
+    return float((mine * theirs).sum() / energy) if len(mine) >= 3 and energy > 0 else float("nan")
+
+
 def correlation(a: np.ndarray, b: np.ndarray) -> float:
     """Pearson correlation over the frames where both are defined (NaN if either is constant)."""
     keep = np.isfinite(a) & np.isfinite(b)

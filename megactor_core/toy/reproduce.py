@@ -66,6 +66,7 @@ def train_all(out: Path, recipe: Recipe) -> tuple[dict[str, Path], list[str]]:
     # Without modality decoupling: mixed samples show the whole face (mouth included) beside the audio.
     trained["ablation"] = run(2, trained["stage1"], "ablation", s2, mix=dict(mixed_keep="both"))
     trained["stage3"] = run(3, trained["stage2"], "stage3", s3, batch_size=max(recipe.batch_size // 4, 1),
+                            learning_rate=recipe.stage3_learning_rate,
                             mix=dict(clip_frames=recipe.stage3_clip_frames))
     return trained, reused
 
