@@ -33,7 +33,7 @@ class Recipe:
     batch_size: int = 16
     learning_rate: float = 5e-4
     stage3_clip_frames: int = 8
-    stage3_learning_rate: float = 5e-4  # stage 3 trains the temporal modules only (docs/toy.md: 1e-4 did worse)
+    stage3_learning_rate: float = 5e-4  # docs/toy.md: a slower stage 3 did no better
     test_identities: int = 3
     leakage_cases: int = 16
     test_frames: int = 50

@@ -73,8 +73,7 @@ def _plots(out: Path, results: dict) -> list[str]:
         "generated eyes": (t, measure.eye_openness(samples["visual"]))},
         title="Visual mode: head turn and blinks follow the driving video", x_label="seconds", y_label="")
     alphas = np.array(ALPHAS)
-    line_plot(out / "alpha.png", {"generated head motion": (alphas, np.array([means[f"alpha={a:g}"]["gain"]
-                                                                             for a in ALPHAS])),
+    line_plot(out / "alpha.png", {"generated head motion": (alphas, np.array(alpha_gains(means))),
                                   "ideal (gain = alpha)": (alphas, alphas)},
               title="Head motion vs alpha", x_label="alpha", y_label="gain on the driver's head motion")
     line_plot(out / "lambda.png", {"mouth motion": (np.array(LAMBDAS), np.array(
@@ -136,6 +135,11 @@ def findings(means: dict[str, dict[str, float]], leakage: dict[str, dict[str, li
     ]
 
 
+def alpha_gains(means: dict[str, dict[str, float]]) -> list[float]:
+    """The gain of the head's motion on the driver's at each α of ``ALPHAS`` (ideal: α)."""
+    return [means[f"alpha={a:g}"]["gain"] for a in ALPHAS]
+
+
 def lambda_ratio(means: dict[str, dict[str, float]]) -> float:
     """The mouth's motion at λ = 1 over that at λ = 0 (audio mode)."""
     return means["lambda=1"]["mouth_std"] / max(means["lambda=0"]["mouth_std"], 1e-9)
@@ -156,7 +160,7 @@ def targets_table(means: dict[str, dict[str, float]]) -> list[str]:
     rows = [(what, f"{'≥' if at_least else '≤'} {goal:g}", means.get(row, {}).get(column, float("nan")),
              goal, at_least) for what, row, column, goal, at_least in TARGETS]
     rows.append(("mouth motion, λ = 1 over λ = 0", "≥ 5", lambda_ratio(means), 5.0, True))
-    gain = [means[f"alpha={a:g}"]["gain"] for a in ALPHAS]
+    gain = alpha_gains(means)
     for what, goal_text, value, goal, at_least in rows:
         met = value >= goal if at_least else value <= goal
         lines.append(f"| {what} | {goal_text} | {_fmt(value)} | {'yes' if met else 'no'} |")
