@@ -39,6 +39,7 @@ from .dtypes import DTYPES, parse_dtype
 from .landmarks.crop import FaceCrop, crop_frames, face_box, paste_back, paste_mask
 from .landmarks.face import FaceLandmarks
 from .landmarks.face_drop import KEEP_CHOICES
+from .landmarks.mouth_attention import MouthAttention
 from .pipeline import (
     AUDIO_ENDS,
     EXTEND_POLICIES,
@@ -173,14 +174,16 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     return args
 
 
-def prepare_driving(args, video, fps: float, dwpose, reference: Reference) -> torch.Tensor:
+def prepare_driving(args, video, fps: float, dwpose, reference: Reference
+                    ) -> tuple[torch.Tensor, MouthAttention | None]:
     """Driving frames as the model takes them: at its frame rate; with DWPose cropped around the
-    face like the portrait, α-scaled and face-dropped (the release's way with --release-settings)."""
+    face like the portrait, α-scaled and face-dropped (the release's way with --release-settings);
+    and, where they hide the mouth, its Eq.2 regions."""
     from .landmarks import amplify_motion, face_drop, release_face_drop
 
     frames = video.frames[resample_indices(video.frame_times(), fps)]
     if dwpose is None:
-        return torch.from_numpy(frames).float() / 255
+        return torch.from_numpy(frames).float() / 255, None
     landmarks = find_face(dwpose, frames, f"--driving {args.driving}")
     frames, landmarks = crop_frames(frames, landmarks, face_box(landmarks, args.face_scale, args.size))
     floats = frames.astype(np.float32) / 255
@@ -188,14 +191,14 @@ def prepare_driving(args, video, fps: float, dwpose, reference: Reference) -> to
         floats, landmarks = amplify_motion(floats, landmarks, args.alpha)
     keep = args.keep or ("eyes" if args.audio else "both")
     if args.release_settings:
-        return torch.from_numpy(release_face_drop(floats, landmarks, keep, reference.landmarks))
-    return torch.from_numpy(face_drop(floats, landmarks, keep))
+        return torch.from_numpy(release_face_drop(floats, landmarks, keep, reference.landmarks)), None
+    return torch.from_numpy(face_drop(floats, landmarks, keep)), MouthAttention.for_face_drop(landmarks, keep)
 
 
 def run(args: argparse.Namespace) -> Path:
     from .audio import encode_audio, load_whisper_encoder
     from .landmarks import DWPose
-    from .models import load_model
+    from .models import MegActorSigma, load_model
     from .video_io import read_audio, read_video, write_video
 
     device = torch.device(args.device)
@@ -205,10 +208,11 @@ def run(args: argparse.Namespace) -> Path:
     fps = model.config.fps
     dwpose = DWPose(*args.dwpose) if args.dwpose else None
     reference = prepare_reference(args, dwpose)
-    driving, sound, rate = None, None, None
+    driving, mouth, sound, rate = None, None, None, None
     if args.driving:
         video = read_video(args.driving)
-        driving, sound, rate = prepare_driving(args, video, fps, dwpose, reference), video.audio, video.sample_rate
+        driving, mouth = prepare_driving(args, video, fps, dwpose, reference)
+        sound, rate = video.audio, video.sample_rate
     audio = None
     if args.audio:
         sound, rate = read_audio(args.audio)
@@ -231,6 +235,7 @@ def run(args: argparse.Namespace) -> Path:
     with progress_bar("denoising", "window") as progress:
 
         latents = sample_video(model, codec, reference.image, settings, audio=audio, driving=driving,
+                               mouth_attention=mouth if isinstance(model, MegActorSigma) else None,
                                frames=args.frames, device=device, progress=progress)
     if offload:  # the denoiser's memory goes to the VAE decoder
         model.to("cpu")

@@ -12,6 +12,7 @@ from ..megactor_core.landmarks.draw import draw_landmarks
 from ..megactor_core.landmarks.dwpose import DWPose
 from ..megactor_core.landmarks.face import FaceLandmarks
 from ..megactor_core.landmarks.face_drop import KEEP_CHOICES, face_drop
+from ..megactor_core.landmarks.mouth_attention import MouthAttention
 from ..megactor_core.landmarks.pose_keypoint import landmarks_from_pose_keypoint
 from ..megactor_core.landmarks.regions import REGIONS, region_masks
 from ..megactor_core.landmarks.release_drop import release_face_drop
@@ -21,6 +22,7 @@ from .progress import ComfyProgress
 
 DWPoseType = io.Custom("MEGACTOR_DWPOSE")
 LandmarksType = io.Custom("MEGACTOR_LANDMARKS")
+MouthAttentionType = io.Custom("MEGACTOR_MOUTH_ATTENTION")
 PoseKeypoint = io.Custom("POSE_KEYPOINT")
 CATEGORY = "MegActor-Σ/landmarks"
 
@@ -135,11 +137,15 @@ class FaceDropFrames(io.ComfyNode):
             display_name="Face-Drop Driving Frames",
             category=CATEGORY,
             description="Face-drop driving frames (paper Eq.1): keeps the eyes, the mouth or both and blanks the "
-                        "rest of the face; hair and background stay unless drop_background.",
+                        "rest of the face; hair and background stay unless drop_background. Frames that hide the "
+                        "mouth also give mouth_attention: connect it to the sampler, which then keeps the mouth "
+                        "from reading the kept region, as in training (Eq.2), so it follows the audio.",
             inputs=[io.Image.Input("images"), LandmarksType.Input("landmarks"),
                     io.Combo.Input("keep", options=list(KEEP_CHOICES)), *_region_inputs(),
                     io.Boolean.Input("drop_background", default=False)],
-            outputs=[io.Image.Output("images_out", display_name="images")],
+            outputs=[io.Image.Output("images_out", display_name="images"),
+                     MouthAttentionType.Output("mouth_attention",
+                                               tooltip="for the sampler; empty when keep shows the mouth")],
         )
 
     @classmethod
@@ -147,7 +153,7 @@ class FaceDropFrames(io.ComfyNode):
                 drop_background: bool) -> io.NodeOutput:
         frames = face_drop(images_to_numpy(images), landmarks, keep, dilate=dilate, feather=feather,
                            drop_background=drop_background)
-        return io.NodeOutput(images_from_numpy(frames))
+        return io.NodeOutput(images_from_numpy(frames), MouthAttention.for_face_drop(landmarks, keep, dilate=dilate))
 
 
 class ReleaseFaceDrop(io.ComfyNode):

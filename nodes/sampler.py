@@ -9,6 +9,7 @@ import torch
 from comfy_api.latest import io
 
 from ..megactor_core.audio import AudioFeatures
+from ..megactor_core.landmarks.mouth_attention import MouthAttention
 from ..megactor_core.pipeline import (
     AUDIO_ENDS,
     EXTEND_POLICIES,
@@ -20,6 +21,7 @@ from ..megactor_core.pipeline import (
     window_memory,
 )
 from .audio import AudioFeaturesType
+from .landmarks import MouthAttentionType
 from .loader import MegActorModel, MegActorModelType
 from .progress import ComfyProgress
 
@@ -90,6 +92,9 @@ class MegActorSampler(io.ComfyNode):
                 AudioFeaturesType.Input("audio_features", optional=True),
                 io.Image.Input("driving", optional=True,
                                tooltip="driving frames (e.g. from Face-Drop or Motion Amplitude)"),
+                MouthAttentionType.Input("mouth_attention", optional=True,
+                                         tooltip="from Face-Drop when its frames hide the mouth: keeps the mouth "
+                                                 "from reading the kept region, as in training (Eq.2); DiT only"),
             ],
             outputs=[io.Latent.Output("latent"), io.Image.Output("images")],
         )
@@ -101,7 +106,7 @@ class MegActorSampler(io.ComfyNode):
                 init_from_reference: bool = DEFAULTS.init_from_reference,
                 uncond_without_reference: bool = DEFAULTS.uncond_without_reference, extend: str = DEFAULTS.extend,
                 audio_end: str = DEFAULTS.audio_end, audio_features: AudioFeatures | None = None,
-                driving: torch.Tensor | None = None) -> io.NodeOutput:
+                driving: torch.Tensor | None = None, mouth_attention: MouthAttention | None = None) -> io.NodeOutput:
         settings = SamplerSettings(steps=steps, scheduler=scheduler, zero_terminal_snr=zero_terminal_snr,
                                    guidance_scale=guidance_scale, audio_scale=audio_scale, seed=seed,
                                    window=window, overlap=min(overlap, window - 1), window_schedule=window_schedule,
@@ -117,8 +122,8 @@ class MegActorSampler(io.ComfyNode):
                            memory_required=window_memory(model.model, height, width, settings))
         progress = ComfyProgress(_previewer(model))
         latents = sample_video(model.model, codec, reference[:1], settings, audio=audio_features, driving=driving,
-                               frames=frame_count or None, device=model.load_device, progress=progress,
-                               preview=progress.preview)
+                               mouth_attention=mouth_attention, frames=frame_count or None,
+                               device=model.load_device, progress=progress, preview=progress.preview)
         return io.NodeOutput({"samples": latents}, decode_video(codec, latents, progress=ComfyProgress()))
 
 

@@ -58,19 +58,27 @@ def test_audio_driven_photo_is_cropped_and_pasted_back(files, tmp_path, capsys):
     assert video.audio is not None and "wrote" in capsys.readouterr().out
 
 
-def test_mixed_with_face_drop_and_alpha(files, tmp_path):
+def test_mixed_with_face_drop_and_alpha(files, tmp_path, monkeypatch):
     d, detector, pose = files
     out = tmp_path / "mixed.mp4"
+    given = []
+    original = infer.sample_video
+    monkeypatch.setattr(infer, "sample_video",
+                        lambda *a, **kw: given.append(kw["mouth_attention"]) or original(*a, **kw))
     assert infer.main(base(d) + ["--audio", str(d / "speech.wav"), "--whisper", str(d / "tiny.pt"),
                                  "--driving", str(d / "driving.mp4"), "--alpha", "0.5", "--out", str(out)]) == 0
     video = read_video(out)
     # The 16 fps clip (0.5 s) becomes 13 frames at 25 fps, one more than the speech's 12: silence follows.
     assert video.frames.shape == (13, 80, 100, 3) and video.fps == 25
+    # Face-dropped to the eyes (the default with audio): the mouth may not read them (Eq.2), as in training.
+    assert given[-1].keep == "eyes" and given[-1].frames == 13
     shortest = tmp_path / "shortest.mp4"
     assert infer.main(base(d) + ["--audio", str(d / "speech.wav"), "--whisper", str(d / "tiny.pt"),
                                  "--driving", str(d / "driving.mp4"), "--audio-end", "shortest",
                                  "--out", str(shortest)]) == 0
     assert read_video(shortest).frames.shape[0] == 12
+    assert infer.main(base(d) + ["--driving", str(d / "driving.mp4"), "--keep", "both", "--out", str(shortest)]) == 0
+    assert given[-1] is None  # the mouth is in the driving frames
 
 
 def test_driving_video_is_resampled_to_the_model_rate_by_its_times(files, tmp_path):
@@ -81,7 +89,8 @@ def test_driving_video_is_resampled_to_the_model_rate_by_its_times(files, tmp_pa
     write_video(tmp_path / "30fps.mp4", frames, 30.0)
     args = infer.parse_args(base(d, crop=False) + ["--driving", str(tmp_path / "30fps.mp4"), "--out", "x.mp4"])
     reference = infer.Reference(torch.zeros(64, 64, 3), np.zeros((64, 64, 3), np.uint8), None, None)
-    driving = infer.prepare_driving(args, read_video(tmp_path / "30fps.mp4"), 25.0, None, reference)
+    driving, mouth = infer.prepare_driving(args, read_video(tmp_path / "30fps.mp4"), 25.0, None, reference)
+    assert mouth is None  # frames that were not face-dropped
     brightness = driving.mean(dim=(1, 2, 3))
     assert driving.shape[0] == 50 and int(brightness.argmax()) == 25 and brightness[24] < 0.1 < 0.9 < brightness[25]
 
@@ -98,7 +107,7 @@ def test_driving_video_is_resampled_to_the_model_rate_by_its_times(files, tmp_pa
         container.mux(stream.encode())
     decoded = read_video(variable)
     np.testing.assert_allclose(decoded.frame_times(), np.array(stamps) / 1000, atol=1e-3)
-    driving = infer.prepare_driving(args, decoded, 25.0, None, reference)
+    driving, _ = infer.prepare_driving(args, decoded, 25.0, None, reference)
     levels = np.round(driving.mean(dim=(1, 2, 3)).numpy() * 255 / 25).astype(int)
     assert len(levels) == 28  # 0.9 s + the last gap (0.2 s) at 25 fps
     # t = 0.32 .. 0.48 s: nearest stamp 0.3 s, a tie at 0.4 s (the earlier wins), then 0.5 s

@@ -8,7 +8,9 @@ import logging
 import cv2
 import numpy as np
 import pytest
+import torch
 
+from megactor_core.landmarks import MouthAttention
 from megactor_core.landmarks.amplitude import amplify_motion, head_motion
 from megactor_core.landmarks.face import MOUTH, RIGHT_EYE, track_face
 from megactor_core.landmarks.face_drop import face_drop
@@ -16,6 +18,8 @@ from megactor_core.landmarks.head_pose import head_angles
 from megactor_core.landmarks.pose_keypoint import landmarks_from_pose_keypoint, to_pose_keypoint
 from megactor_core.landmarks.regions import mouth_attention_mask, region_masks, token_masks
 from megactor_core.landmarks.similarity import fit_similarity
+from megactor_core.training.masks import MOUTH as MOUTH_REGION
+from megactor_core.training.masks import latent_regions, patch_tokens
 from tests.synthetic_faces import frontal_face, landmarks_of, posed_face
 
 
@@ -203,3 +207,19 @@ def test_pose_keypoint_normalised_coordinates_and_errors():
         landmarks_from_pose_keypoint([frame, {**frame, "canvas_width": 512}])
     with pytest.raises(ValueError, match="no face found in any of the 1 frames"):
         landmarks_from_pose_keypoint([{"people": [], "canvas_width": 8, "canvas_height": 8}])
+
+
+def test_mouth_attention_tokens_are_the_ones_training_masks():
+    """Eq.2 at inference blocks the very tokens a training sample with these landmarks blocks, for
+    videos longer than one rasterised chunk too."""
+    wobble = np.sin(np.arange(70))[:, None, None] * [6.0, 3.0]
+    lm = landmarks_of(frontal_face((128.0, 140.0), 120.0)[None] + wobble)
+    assert MouthAttention.for_face_drop(lm, "both") is None and MouthAttention.for_face_drop(lm, "mouth") is None
+    with pytest.raises(ValueError, match="keep must be one of"):
+        MouthAttention.for_face_drop(lm, "nose")
+    mouth, kept = MouthAttention.for_face_drop(lm, "eyes").tokens(16, 16)
+    assert mouth.shape == kept.shape == (70, 256) and mouth.dtype == torch.bool
+    trained_mouth = patch_tokens(torch.from_numpy(latent_regions(lm)[:, MOUTH_REGION]).float(), 2) > 0
+    trained_kept = token_masks(region_masks(lm, "eyes"), 16).flatten(1) > 0
+    assert torch.equal(mouth, trained_mouth) and torch.equal(kept, trained_kept)
+    assert not torch.equal(mouth[0], mouth[1])  # each frame its own place

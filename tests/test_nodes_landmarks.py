@@ -45,8 +45,10 @@ def test_landmarks_then_masks_face_drop_and_amplitude(plugin, frames):
     (mask,) = run(plugin, "MegActorFaceRegionMasks", landmarks, "mouth", 0.05, 0.0)
     assert mask.shape == (3, 256, 192) and mask.dtype == torch.float32 and 0 < mask.mean() < 0.2
 
-    (dropped,) = run(plugin, "MegActorFaceDrop", frames, landmarks, "eyes", 0.05, 0.0, False)
+    dropped, mouth = run(plugin, "MegActorFaceDrop", frames, landmarks, "eyes", 0.05, 0.0, False)
     assert dropped.shape == frames.shape
+    assert mouth.keep == "eyes" and mouth.landmarks is landmarks  # the mouth is hidden: Eq.2 for the sampler
+    assert run(plugin, "MegActorFaceDrop", frames, landmarks, "both", 0.05, 0.0, False)[1] is None
     (face,) = run(plugin, "MegActorFaceRegionMasks", landmarks, "face", 0.05, 0.0)
     (eyes,) = run(plugin, "MegActorFaceRegionMasks", landmarks, "eyes", 0.05, 0.0)
     blank = (face > 0) & (eyes == 0)

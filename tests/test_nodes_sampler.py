@@ -51,6 +51,20 @@ def test_audio_and_driving_to_frames(plugin):
     assert layers and all(m.comfy_cast_weights is False for m in layers)
 
 
+def test_face_drop_to_the_eyes_gives_the_sampler_its_eq2_mask(plugin):
+    from tests.synthetic_faces import frontal_face, landmarks_of
+
+    model, _ = run(plugin, "MegActorLoadModel", "tiny.safetensors", "auto")
+    landmarks = landmarks_of(frontal_face((32.0, 30.0), 44.0)[None].repeat(4, 0), 64, 64)
+    driving, mouth = run(plugin, "MegActorFaceDrop", torch.rand(4, 64, 64, 3), landmarks, "eyes", 0.05, 0.0, False)
+    reference, vae = torch.rand(1, 64, 64, 3), VAEStub(tiny_vae())
+    masked, _ = run(plugin, "MegActorSampler", model, vae, reference, 0, **SETTINGS, driving=driving,
+                    mouth_attention=mouth)
+    plain, _ = run(plugin, "MegActorSampler", model, vae, reference, 0, **SETTINGS, driving=driving)
+    assert masked["samples"].shape == (4, 4, 8, 8)
+    assert (masked["samples"] - plain["samples"]).abs().max() > 1e-3
+
+
 def test_cancel_during_decode_stops_within_a_chunk(plugin, monkeypatch):
     model, _ = run(plugin, "MegActorLoadModel", "tiny.safetensors", "auto")
     vae, decoded = VAEStub(tiny_vae()), []

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 import torch
 
 from megactor_core.audio import AudioFeatures
+from megactor_core.landmarks import MouthAttention
 from megactor_core.models import MegActorSigma
 from megactor_core.pipeline import (
     SCHEDULERS,
@@ -16,6 +18,7 @@ from megactor_core.pipeline import (
     match_controls,
     sample_video,
 )
+from tests.synthetic_faces import frontal_face, landmarks_of
 from tests.tiny_models import randomize, tiny_config, tiny_vae
 
 SIZE = 64  # pixels: 8x8 latents, 4x4 tokens
@@ -95,22 +98,52 @@ def test_cancel_stops_within_a_step(model, codec):
     assert seen == [1]
 
 
-def test_guidance_batch_equals_separate_branches(model, codec, monkeypatch):
-    """The batched cond/uncond pass gives what two separate passes give."""
+def eyes_only(frames: int) -> MouthAttention:
+    """Eq.2 regions of driving frames face-dropped to the eyes: a face filling most of the frame."""
+    points = frontal_face((32.0, 30.0), 44.0)[None] + np.arange(frames)[:, None, None] * [1.0, 0.0]
+    return MouthAttention.for_face_drop(landmarks_of(points, SIZE, SIZE), "eyes")
+
+
+@pytest.mark.parametrize("eq2", [False, True], ids=["plain", "mouth attention"])
+def test_guidance_batch_equals_separate_branches(model, codec, monkeypatch, eq2):
+    """The batched cond/uncond pass gives what two separate passes give; Eq.2's mask applies to the
+    conditional branch alone."""
     from megactor_core.pipeline import sampler
 
     settings = SamplerSettings(steps=2, window=8, guidance_scale=3.0)
-    batched = sample_video(model, codec, reference(), settings, audio=audio(4), driving=driving(4))
+    controls = dict(audio=audio(4), driving=driving(4), mouth_attention=eyes_only(4) if eq2 else None)
+    batched = sample_video(model, codec, reference(), settings, **controls)
 
-    def separate(model, x, t, reference, driven, audio, idx, settings, guided, dtype):
+    def separate(model, x, t, reference, driven, audio, idx, settings, guided, dtype, mask):
+        masked = {} if mask is None else {"attention_mask": mask[None]}  # [1, W, N, N]
         cond = model(x, t, reference=reference, driven=driven[:, idx], audio=audio[:, idx],
-                     audio_scale=settings.audio_scale)[:, :, :4]
+                     audio_scale=settings.audio_scale, **masked)[:, :, :4]
         uncond = model(x, t, reference=reference)[:, :, :4]
         return uncond + settings.guidance_scale * (cond - uncond)
 
     monkeypatch.setattr(sampler, "_guided_prediction", separate)
-    apart = sample_video(model, codec, reference(), settings, audio=audio(4), driving=driving(4))
+    apart = sample_video(model, codec, reference(), settings, **controls)
     torch.testing.assert_close(batched, apart, rtol=1e-4, atol=1e-5)
+
+
+def test_mouth_attention_changes_the_conditional_prediction_only(model, codec):
+    """Without guidance (the conditional branch alone) the mask changes the video; with guidance 0
+    (the unconditional branch alone) it changes nothing; driving frames shorter than the video
+    extend their masks with them."""
+    controls = dict(audio=audio(6), driving=driving(4), frames=6)
+    for scale, changed in ((1.0, True), (0.0, False)):
+        settings = SamplerSettings(steps=2, window=4, overlap=1, guidance_scale=scale)
+        masked = sample_video(model, codec, reference(), settings, mouth_attention=eyes_only(4), **controls)
+        plain = sample_video(model, codec, reference(), settings, **controls)
+        assert masked.shape == (6, 4, 8, 8)
+        assert (masked - plain).abs().max() > 1e-3 if changed else torch.allclose(masked, plain, atol=1e-5)
+
+
+def test_mouth_attention_must_describe_the_driving_frames(model, codec):
+    with pytest.raises(ValueError, match="landmarks for 3 frames but there are 4 driving frames"):
+        sample_video(model, codec, reference(), FAST, driving=driving(4), mouth_attention=eyes_only(3))
+    with pytest.raises(ValueError, match="mouth_attention was given without driving frames"):
+        sample_video(model, codec, reference(), FAST, audio=audio(3), mouth_attention=eyes_only(3))
 
 
 def test_audio_scale_zero_equals_no_audio(model, codec):

@@ -270,6 +270,16 @@ def test_release_settings_start_from_the_noised_reference_and_guide_without_it(t
     assert windows == [16, 16, 15, 15]
 
 
+def test_the_release_model_refuses_the_eq2_mask(tiny_release):
+    from megactor_core.landmarks import MouthAttention
+
+    model, _ = tiny_release
+    eyes = MouthAttention.for_face_drop(synthetic_landmarks(2, 128), "eyes")
+    with pytest.raises(ValueError, match="is for the DiT model; the SD1.5 release samples without it"):
+        sample_video(model, DiffusersVAE(tiny_vae()), torch.rand(128, 128, 3), SamplerSettings(steps=1),
+                     driving=torch.rand(2, 128, 128, 3), mouth_attention=eyes)
+
+
 def release_audio2feature(audio_encoder, audio: torch.Tensor, fps: float, frames: int) -> torch.Tensor:
     """The release's feature preparation (whisper/audio2feature.py: transcribe's segments with
     include_embeddings, audio2feat, feature2chunks with audio_feat_length [2, 2]), restated

@@ -317,6 +317,18 @@ def test_samples_are_reproducible(dataset):
     assert not torch.equal(a["noise"], c["noise"])
 
 
+def test_a_preview_shows_its_sample_with_the_masks_it_trained_with(dataset):
+    """A mixed preview animates the sample's own augmented, face-dropped driving frames, and samples
+    them with Eq.2 on the tokens the training step masked."""
+    config = settings(2, "unused", dataset, "unused", mix=dict(mixed=1.0, visual=0, audio=0, drop_controls=0))
+    samples = TrainingSamples(ShardDataset(dataset), config, audio=True, patch_size=2)
+    sample, preview = samples[5], samples.preview(5)
+    torch.testing.assert_close(preview.driving, (sample["driving"].permute(0, 2, 3, 1) + 1) / 2)
+    height, width = sample["latents"].shape[-2:]
+    mouth, kept = preview.mouth_attention.tokens(height // 2, width // 2)
+    assert sample["eq2"] and torch.equal(kept, sample["driving_tokens"]) and mouth.any()
+
+
 def test_stage2_modalities_follow_the_ratios(dataset):
     config = settings(2, "unused", dataset, "unused", mix=dict(visual=0.1, audio=0.2, mixed=0.7, drop_controls=0.0))
     samples = TrainingSamples(ShardDataset(dataset), config, audio=True, patch_size=2)

@@ -6,6 +6,7 @@ from .dwpose import DWPose, DWPoseError, Person
 from .face import FaceLandmarks, track_face
 from .face_drop import face_drop
 from .head_pose import head_angles
+from .mouth_attention import MouthAttention
 from .pose_keypoint import landmarks_from_pose_keypoint, to_pose_keypoint
 from .regions import mouth_attention_mask, region_masks, token_masks
 from .release_drop import release_face_drop
@@ -14,6 +15,7 @@ __all__ = [
     "DWPose",
     "DWPoseError",
     "FaceLandmarks",
+    "MouthAttention",
     "Person",
     "amplify_motion",
     "detect_landmarks",

@@ -16,7 +16,8 @@ import torch
 import torch.nn.functional as F
 
 from ..audio import AudioFeatures
-from ..models import AnyMegActor
+from ..landmarks import MouthAttention, mouth_attention_mask
+from ..models import AnyMegActor, MegActorSigma
 from ..progress import Progress
 from .codec import LatentCodec
 from .schedulers import make_scheduler
@@ -89,12 +90,18 @@ def match_controls(frames: int | None, audio: AudioFeatures | None, driving: tor
     ``settings.extend``, audio cut or padded with silence."""
     frames = video_length(frames, audio=None if audio is None else audio.frames,
                           driving=None if driving is None else driving.shape[0], audio_end=settings.audio_end)
-    if driving is not None:  # a view when long enough, else a copy extended by the policy
-        driving = driving[:frames] if driving.shape[0] >= frames else \
-            driving[torch.from_numpy(extend_indices(driving.shape[0], frames, settings.extend))]
+    if driving is not None:
+        driving = fit_frames(driving, frames, settings.extend)
     if audio is not None:
         audio = audio.padded_to(frames)
     return frames, audio, driving
+
+
+def fit_frames(per_frame: torch.Tensor, frames: int, extend: str) -> torch.Tensor:
+    """Per-driving-frame values ``[F, ...]`` cut to ``frames`` (a view) or extended by the ``extend`` policy."""
+    if per_frame.shape[0] >= frames:
+        return per_frame[:frames]
+    return per_frame[torch.from_numpy(extend_indices(per_frame.shape[0], frames, extend))]
 
 
 def window_memory(model: AnyMegActor, height: int, width: int, settings: SamplerSettings) -> int:
@@ -140,6 +147,7 @@ def sample_video(
     *,
     audio: AudioFeatures | None = None,
     driving: torch.Tensor | None = None,
+    mouth_attention: MouthAttention | None = None,
     frames: int | None = None,
     device: torch.device | str = "cpu",
     progress: Progress | None = None,
@@ -152,6 +160,9 @@ def sample_video(
     reference's size. Audio features must be cut at the model's frame rate. The frame count is
     ``frames``, else the longest control's; see :func:`match_controls` for the rest.
     ``progress(done, total)`` is called after each window of each step; raising from it cancels.
+    ``mouth_attention``: where the driving frames' mouth and kept region are, when they hide the
+    mouth (:meth:`MouthAttention.for_face_drop`): the conditional branch then masks self-attention
+    as training did (Eq.2); DiT models only.
     ``preview`` (see :data:`Preview`) shows the video taking shape.
     """
     device = torch.device(device)
@@ -162,7 +173,11 @@ def sample_video(
         raise ValueError(f"the audio features were cut for {audio.fps:g} fps; this model generates at "
                          f"{model.config.fps:g} fps: encode the audio at the model's frame rate (and resample "
                          "driving frames to it)")
+    h, w = reference.shape[1] // 8, reference.shape[2] // 8
+    mouth_tokens = _mouth_tokens(model, mouth_attention, driving, (h, w))
     frames, audio, driving = match_controls(frames, audio, driving, settings)
+    if mouth_tokens is not None:
+        mouth_tokens = tuple(fit_frames(t, frames, settings.extend) for t in mouth_tokens)
     if audio is not None and not model.config.use_audio:
         raise ValueError("audio features were given but this model has no audio attention (use_audio=False)")
     if audio is not None and audio.style != model.config.audio_style:
@@ -174,7 +189,6 @@ def sample_video(
     scale = model.config.vae_scaling_factor
     reference_latents = codec.encode(reference).to(device) * scale
     ref_features = model.encode_reference(reference_latents.to(dtype))
-    h, w = reference.shape[1] // 8, reference.shape[2] // 8
     driven = None if driving is None else encode_driving(model, driving, (h * 8, w * 8), device, dtype)
     audio_tokens = None if audio is None else audio.features.to(device, dtype)[None]
     guided = settings.guidance_scale != 1.0 and (driven is not None or audio_tokens is not None
@@ -197,8 +211,9 @@ def sample_video(
         weight = torch.zeros(frames, device=device)
         for idx, wts in windows[step]:
             wts = wts.to(device)
+            mask = None if mouth_tokens is None else mouth_attention_mask(mouth_tokens[0][idx], mouth_tokens[1][idx])
             pred[:, idx] += _guided_prediction(model, model_in[:, idx], t, ref_features, driven, audio_tokens, idx,
-                                               settings, guided, dtype) * wts[None, :, None, None, None]
+                                               settings, guided, dtype, mask) * wts[None, :, None, None, None]
             weight[idx] += wts
             done += 1
             if progress is not None:
@@ -209,6 +224,22 @@ def sample_video(
             estimate = getattr(out, "pred_original_sample", None)
             preview(step + 1, len(scheduler.timesteps), (latents if estimate is None else estimate)[:, frames // 2])
     return (latents[0] / scale).float().cpu()
+
+
+def _mouth_tokens(model: AnyMegActor, mouth_attention: MouthAttention | None, driving: torch.Tensor | None,
+                  latent_size: tuple[int, int]) -> tuple[torch.Tensor, torch.Tensor] | None:
+    """Eq.2's token masks ``[F, N]`` (mouth, kept region) of the driving frames, checked against them."""
+    if mouth_attention is None:
+        return None
+    if driving is None:
+        raise ValueError("mouth_attention was given without driving frames; it describes face-dropped driving frames")
+    if mouth_attention.frames != driving.shape[0]:
+        raise ValueError(f"mouth_attention has landmarks for {mouth_attention.frames} frames but there are "
+                         f"{driving.shape[0]} driving frames: use the landmarks the frames were face-dropped with")
+    if not isinstance(model, MegActorSigma):
+        raise ValueError("mouth_attention (Eq.2) is for the DiT model; the SD1.5 release samples without it")
+    patch = model.config.patch_size
+    return mouth_attention.tokens(latent_size[0] // patch, latent_size[1] // patch)
 
 
 def _windows(settings: SamplerSettings, frames: int, step: int) -> list[tuple[list[int], torch.Tensor]]:
@@ -230,25 +261,30 @@ def _stack(a: torch.Tensor | None, b: torch.Tensor | None) -> torch.Tensor | Non
     return None if a is None else torch.cat([a, b])
 
 
-def _guided_prediction(model, x, t, reference, driven, audio, idx, settings: SamplerSettings, guided: bool, dtype):
-    """The guided prediction (noise or v) for one window ``x`` ``[1, W, C, h, w]`` (float32)."""
+def _guided_prediction(model, x, t, reference, driven, audio, idx, settings: SamplerSettings, guided: bool, dtype,
+                       mask: torch.Tensor | None = None):
+    """The guided prediction (noise or v) for one window ``x`` ``[1, W, C, h, w]`` (float32);
+    ``mask``, Eq.2's ``[W, N, N]``, applies to the conditional branch (the other has no driving frames)."""
     driven_w = None if driven is None else driven[:, idx].to(dtype)
     audio_w = None if audio is None else audio[:, idx]
     lam = torch.tensor([settings.audio_scale], device=x.device, dtype=dtype)
     channels = x.shape[2]
 
-    def run(latents, reference_in, driven_in, audio_in, scale):
+    def run(latents, reference_in, driven_in, audio_in, scale, mask_in=None):
+        masked = {} if mask_in is None else {"attention_mask": mask_in}
         out = model(latents.to(dtype), t, reference=reference_in, driven=driven_in, audio=audio_in,
-                    audio_scale=scale if audio_in is not None else 1.0)
+                    audio_scale=scale if audio_in is not None else 1.0, **masked)
         return out[:, :, :channels].float()  # the other channels are PixArt-α's learned variance
 
     if not guided:
-        return run(x, reference, driven_w, audio_w, lam)
+        return run(x, reference, driven_w, audio_w, lam, None if mask is None else mask[None])
     null_driven, null_audio, null_scale = model.null_controls(driven_w, audio_w)
     null_scale = torch.tensor([null_scale], device=x.device, dtype=dtype)
     if settings.uncond_without_reference and reference is not None:
         reference = reference.first(1)  # the release: the unconditional branch has no reference either
     # Conditional and unconditional branches as one batch (SD1.5 on the CPU: 0.79x two calls at 128², equal at 256²).
+    if mask is not None:
+        mask = torch.stack([mask, torch.ones_like(mask)])
     cond, uncond = run(torch.cat([x, x]), reference, _stack(driven_w, null_driven), _stack(audio_w, null_audio),
-                       torch.cat([lam, null_scale])).chunk(2)
+                       torch.cat([lam, null_scale]), mask).chunk(2)
     return uncond + settings.guidance_scale * (cond - uncond)

@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from ..landmarks import amplify_motion, face_drop
+from ..landmarks import MouthAttention, amplify_motion, face_drop
 from ..models import load_checkpoint
 from ..pipeline.sampler import SamplerSettings, sample_video
 from ..progress import Progress
@@ -66,13 +66,14 @@ class Sampler:
     def __call__(self, case: HeldOutCase, *, keep: str | None = None, audio: bool = False, alpha: float = 1.0,
                  audio_scale: float = 1.0, progress: Progress | None = None) -> np.ndarray:
         """Generated uint8 frames; ``keep`` face-drops the driver to that region (None: no driving video)."""
-        driving = None
+        driving = mouth = None
         if keep is not None:
             frames = case.driver.frames.astype(np.float32) / 255
             landmarks = case.driver.face_landmarks
             if alpha != 1.0:
                 frames, landmarks = amplify_motion(frames, landmarks, alpha)
             driving = torch.from_numpy(np.ascontiguousarray(face_drop(frames, landmarks, keep)))
+            mouth = MouthAttention.for_face_drop(landmarks, keep)
         features = None
         if audio:
             video = ToyVideo(case.identity, case.driver.signals, case.driver.frames, case.driver.landmarks, case.audio)
@@ -80,7 +81,8 @@ class Sampler:
         settings = SamplerSettings(steps=self.recipe.sample_steps, scheduler=self.recipe.sample_scheduler,
                                    guidance_scale=self.recipe.guidance, audio_scale=audio_scale, seed=self.recipe.seed)
         latents = sample_video(self.model, self.codec, torch.from_numpy(case.reference).float() / 255, settings,
-                               audio=features, driving=driving, frames=len(case.truth), progress=progress)
+                               audio=features, driving=driving, mouth_attention=mouth, frames=len(case.truth),
+                               progress=progress)
         return (self.codec.decode(latents).numpy() * 255).round().astype(np.uint8)
 
 

@@ -26,7 +26,7 @@ def sample_preview(model: MegActorSigma, codec: LatentCodec, preview: Preview, *
     audio = None if preview.audio is None else AudioFeatures(preview.audio, preview.fps, context=0, layers=(0,))
     settings = SamplerSettings(steps=steps, window=max(frames, 1), overlap=0)
     latents = sample_video(model, codec, preview.reference, settings, audio=audio, driving=preview.driving,
-                           frames=frames, device=device)
+                           mouth_attention=preview.mouth_attention, frames=frames, device=device)
     return codec.decode(latents)
 
 

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from ..landmarks import FaceLandmarks, face_drop, region_masks, token_masks
+from ..landmarks import FaceLandmarks, MouthAttention, face_drop, region_masks, token_masks
 from ..landmarks.face_drop import KEEP_CHOICES
 from .augment import augment_driving, load_face_swap
 from .config import MODALITIES, TrainConfig
@@ -43,6 +43,7 @@ class Preview:
     audio: torch.Tensor | None  # [F, T, W]
     fps: float
     targets: torch.Tensor  # [F, H, W, 3] in 0..1
+    mouth_attention: MouthAttention | None = None  # Eq.2 at sampling, when the driving frames hide the mouth
 
 
 class TrainingSamples(torch.utils.data.Dataset):
@@ -95,7 +96,7 @@ class TrainingSamples(torch.utils.data.Dataset):
         draw = self.draw(index)
         data = self.dataset.read(draw.clip, [draw.reference, *draw.targets])
         rng = np.random.default_rng(draw.seed)
-        driving, driving_tokens = self._driving(data.frames[1:], data.landmarks[1:], draw.keep, rng)
+        driving, driving_tokens, _ = self._driving(data.frames[1:], data.landmarks[1:], draw.keep, rng)
         latents = torch.from_numpy(data.latents[1:])
         regions = torch.from_numpy(data.regions[1:])
         generator = torch.Generator().manual_seed(int(rng.integers(2**63)))
@@ -119,26 +120,29 @@ class TrainingSamples(torch.utils.data.Dataset):
         return sample
 
     def _driving(self, frames: np.ndarray, points: np.ndarray, keep: str | None,
-                 rng: np.random.Generator) -> tuple[torch.Tensor, torch.Tensor]:
-        """Face-dropped, augmented driving frames ``[F, 3, H, W]`` in -1..1 and the tokens their kept
-        region covers ``[F, N]`` (all zero without visual control)."""
+                 rng: np.random.Generator) -> tuple[torch.Tensor, torch.Tensor, FaceLandmarks | None]:
+        """Face-dropped, augmented driving frames ``[F, 3, H, W]`` in -1..1, the tokens their kept
+        region covers ``[F, N]`` (all zero without visual control) and their landmarks."""
         count, height, width = frames.shape[:3]
         tokens = (height // (LATENT_CELL * self.patch_size)) * (width // (LATENT_CELL * self.patch_size))
         if keep is None:
-            return torch.zeros(count, 3, height, width), torch.zeros(count, tokens, dtype=torch.bool)
+            return torch.zeros(count, 3, height, width), torch.zeros(count, tokens, dtype=torch.bool), None
         augmented, moved = augment_driving(frames, points, self.config.augment, rng, self.face_swap)
         landmarks = FaceLandmarks(moved, np.ones(moved.shape[:2], np.float32), np.ones(count, bool), width, height)
         dropped = face_drop(augmented, landmarks, keep)
         covered = token_masks(region_masks(landmarks, keep), LATENT_CELL * self.patch_size).flatten(1) > 0
-        return torch.from_numpy(dropped).permute(0, 3, 1, 2) * 2 - 1, covered
+        return torch.from_numpy(dropped).permute(0, 3, 1, 2) * 2 - 1, covered, landmarks
 
     def preview(self, index: int) -> Preview:
         """Sample ``index`` as images: what a preview animates and what it should look like."""
         draw = self.draw(index)
         data = self.dataset.read(draw.clip, [draw.reference, *draw.targets])
         images = torch.from_numpy(data.frames).float() / 255
-        driving = None
-        if draw.keep is not None:
-            driving = (self[index]["driving"].permute(0, 2, 3, 1) + 1) / 2
+        driving = mouth = None
+        if draw.keep is not None:  # the sample's own driving frames: the same generator, drawn first
+            frames, _, landmarks = self._driving(data.frames[1:], data.landmarks[1:], draw.keep,
+                                                 np.random.default_rng(draw.seed))
+            driving = (frames.permute(0, 2, 3, 1) + 1) / 2
+            mouth = MouthAttention.for_face_drop(landmarks, draw.keep)
         audio = torch.from_numpy(data.audio[1:]) if self.audio and draw.modality in ("audio", "mixed") else None
-        return Preview(images[0], driving, audio, data.fps, images[1:])
+        return Preview(images[0], driving, audio, data.fps, images[1:], mouth)
