@@ -267,6 +267,8 @@ def write_report(out: Path, recipe: Recipe, results: dict, *, train_seconds: flo
         "",
         "- audio: reference + speech. visual: reference + the driver face-dropped to eyes and mouth.",
         "  mixed: reference + the driver face-dropped to the eyes + speech (the paper's mixed mode).",
+        "  Frames face-dropped to the eyes are sampled with Eq.2's mask (the mouth may not attend the",
+        "  eyes' tokens), as training masked them.",
         "",
         "## Visual leakage: modality decoupling vs the ablation (stage-2 models)",
         "",
