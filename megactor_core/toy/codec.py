@@ -33,7 +33,7 @@ class DctCodec:
     becomes the 32 lowest DCT frequencies of its brightness and the 8 lowest of each of its two
     opponent colours (as JPEG, detail is kept where the eye sees it: in brightness).
 
-    Fixed and deterministic, so every error beyond the projection's own (about 3/255 on toy
+    Fixed and deterministic, so every error beyond the projection's own (1.6–2.6 / 255 on toy
     frames) is the diffusion model's. The basis is orthonormal, so diffusing these latents is
     pixel-space diffusion restricted to smooth blocks: the noise level per pixel and the loss
     (pixel MSE) are those of the pixels, with 4x fewer values to predict.

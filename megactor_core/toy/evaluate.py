@@ -34,7 +34,8 @@ class HeldOutCase:
     driver: ToyVideo  # another held-out person moving, blinking and speaking
     audio: np.ndarray  # held-out speech, unrelated to the driver's mouth
     audio_mouth: np.ndarray  # the mouth opening that speech implies per frame
-    truth: np.ndarray  # the identity following the driver's motion and the speech's mouth
+    truth: np.ndarray  # the identity following the driver's motion and the speech's mouth (audio, mixed)
+    visual_truth: np.ndarray  # the identity following all the driver's signals, its mouth too (visual mode)
 
 
 def held_out_cases(recipe: Recipe, count: int | None = None) -> list[HeldOutCase]:
@@ -50,16 +51,20 @@ def held_out_cases(recipe: Recipe, count: int | None = None) -> list[HeldOutCase
         driver = toy_video(people[k + 1], n, SIZE, rng)
         audio, mouth = speech(n, rng)
         truth, _ = render(people[k], driver.signals.replace(mouth=mouth), SIZE)
-        cases.append(HeldOutCase(people[k], reference, driver, audio, mouth, truth))
+        visual_truth, _ = render(people[k], driver.signals, SIZE)
+        cases.append(HeldOutCase(people[k], reference, driver, audio, mouth, truth, visual_truth))
     return cases
 
 
 class Sampler:
     """Runs one checkpoint on test cases with the real sampler and the DCT codec."""
 
-    def __init__(self, checkpoint: Path, recipe: Recipe) -> None:
+    def __init__(self, checkpoint: Path, recipe: Recipe, sample_seed: int | None = None) -> None:
+        """``sample_seed``: the sampler's noise (default the recipe's seed); the audio features always come
+        from the recipe seed's Whisper, the one the model was trained with."""
         self.model = load_checkpoint(checkpoint, dtype=torch.float32).eval()  # a shipped fp16 file runs in fp32
         self.recipe = recipe
+        self.sample_seed = recipe.seed if sample_seed is None else sample_seed
         self.whisper = toy_whisper(recipe.seed)
         self.codec = DctCodec()
 
@@ -79,10 +84,15 @@ class Sampler:
             video = ToyVideo(case.identity, case.driver.signals, case.driver.frames, case.driver.landmarks, case.audio)
             features = audio_features(self.whisper, video)
         settings = SamplerSettings(steps=self.recipe.sample_steps, scheduler=self.recipe.sample_scheduler,
-                                   guidance_scale=self.recipe.guidance, audio_scale=audio_scale, seed=self.recipe.seed)
+                                   guidance_scale=self.recipe.guidance, audio_scale=audio_scale, seed=self.sample_seed)
         latents = sample_video(self.model, self.codec, torch.from_numpy(case.reference).float() / 255, settings,
                                audio=features, driving=driving, mouth_attention=mouth, frames=len(case.truth),
                                progress=progress)
+        return (self.codec.decode(latents).numpy() * 255).round().astype(np.uint8)
+
+    def round_trip(self, frames: np.ndarray) -> np.ndarray:
+        """uint8 frames through the codec and back: the closest to them any model's output can be."""
+        latents = self.codec.encode(torch.from_numpy(frames).float() / 255)
         return (self.codec.decode(latents).numpy() * 255).round().astype(np.uint8)
 
 
@@ -97,10 +107,10 @@ def follows_driver(frames: np.ndarray, case: HeldOutCase) -> dict[str, float]:
             "x": _corr(measure.head_position(frames)[:, 0], case.driver.signals.shift_x)}
 
 
-def identity_error(frames: np.ndarray, case: HeldOutCase) -> dict[str, float]:
-    """Mean absolute error (0..255) against the truth: over the background that never moves, and overall."""
-    still = measure.background(case.truth).all(0) & measure.background(case.reference)[0]
-    diff = np.abs(frames.astype(np.float32) - case.truth.astype(np.float32)).mean(-1)
+def identity_error(frames: np.ndarray, truth: np.ndarray, reference: np.ndarray) -> dict[str, float]:
+    """Mean absolute error (0..255) against ``truth``: over the background that never moves, and overall."""
+    still = measure.background(truth).all(0) & measure.background(reference)[0]
+    diff = np.abs(frames.astype(np.float32) - truth.astype(np.float32)).mean(-1)
     return {"background_mae": float(diff[:, still].mean()), "frame_mae": float(diff.mean())}
 
 
@@ -118,19 +128,21 @@ def evaluate(trained: dict[str, Path], recipe: Recipe, out: Path) -> dict:
         log.info("evaluating held-out identity %d of %d", k + 1, recipe.test_identities)
         truth_mouth = measure.mouth_opening(case.truth)
         add("truth", {"mouth~audio": _corr(truth_mouth, case.audio_mouth), "mouth_std": float(truth_mouth.std()),
-                      **follows_driver(case.truth, case), **identity_error(case.truth, case)})
+                      **follows_driver(case.truth, case), **identity_error(case.truth, case.truth, case.reference)})
+        through_codec = final.round_trip(case.visual_truth)
+        add("codec", identity_error(through_codec, case.visual_truth, case.reference))
         audio_only = final(case, audio=True)
         add("audio", {"mouth~audio": _corr(measure.mouth_opening(audio_only), case.audio_mouth),
                       "mouth_std": float(measure.mouth_opening(audio_only).std())})
         visual = final(case, keep="both")
-        add("visual", {**follows_driver(visual, case), **identity_error(visual, case)})
+        add("visual", {**follows_driver(visual, case), **identity_error(visual, case.visual_truth, case.reference)})
         mixed = final(case, keep="eyes", audio=True)
         add("mixed", {"mouth~audio": _corr(measure.mouth_opening(mixed), case.audio_mouth),
-                      **follows_driver(mixed, case), **identity_error(mixed, case)})
+                      **follows_driver(mixed, case), **identity_error(mixed, case.truth, case.reference)})
         for alpha in ALPHAS:
             frames = visual if alpha == 1.0 else final(case, keep="both", alpha=alpha)
             add(f"alpha={alpha:g}", {"motion": measure.motion_amplitude(frames),
-                                     "gain": measure.motion_gain(frames, case.truth)})
+                                     "gain": measure.motion_gain(frames, case.visual_truth)})
         for lam in LAMBDAS:
             frames = audio_only if lam == 1.0 else final(case, audio=True, audio_scale=lam)
             add(f"lambda={lam:g}", {"mouth_std": float(measure.mouth_opening(frames).std())})

@@ -123,7 +123,8 @@ def findings(means: dict[str, dict[str, float]], leakage: dict[str, dict[str, li
         f"{_fmt(m('truth', 'yaw'))}, {_fmt(m('truth', 'x'))}).",
         leakage_finding(leakage),
         f"- **Identity**: background error {_fmt(m('visual', 'background_mae'))} / 255 in visual mode, whole "
-        f"frame {_fmt(m('visual', 'frame_mae'))} / 255 against the ground truth.",
+        f"frame {_fmt(m('visual', 'frame_mae'))} / 255 against the ground truth (the codec alone: "
+        f"{_fmt(m('codec', 'background_mae'))} and {_fmt(m('codec', 'frame_mae'))}).",
         f"- **α scales head motion** (claim: motion grows with α): gain on the driver's head motion "
         f"{', '.join(_fmt(v) for v in gain)} for α = {', '.join(f'{a:g}' for a in ALPHAS)} (ideal: equal to α): "
         f"the claim {verdict(bool(np.all(np.diff(gain) > 0)))}. The RMS motion ({', '.join(_fmt(v) for v in motion)}) "
@@ -233,8 +234,8 @@ def write_report(out: Path, recipe: Recipe, results: dict, *, train_seconds: flo
         "world: procedural 64x64 portraits whose head pose, blinks and mouth follow known signals, the",
         "mouth driven by procedural speech (`megactor_core/toy`). The latent codec is a fixed block DCT",
         "(each 8x8 RGB block -> the 32 lowest frequencies of its brightness and 8 of each opponent colour,",
-        "48 channels; it alone loses about",
-        "3/255), so the rest of every error is the diffusion model's. Audio",
+        "48 channels; the `codec` row measures what it alone loses), so the rest of every error is the",
+        "diffusion model's. Audio",
         "features come from the project's Whisper feature code run on a seeded *random* Whisper",
         "(no trained Whisper may be downloaded here). All numbers below are measured on the generated",
         "pixels (`megactor_core/toy/measure.py`), on held-out identities with held-out motion and speech,",
@@ -262,9 +263,11 @@ def write_report(out: Path, recipe: Recipe, results: dict, *, train_seconds: flo
         "Correlations (Pearson, over frames) of what the generated video shows with what drove it;",
         "MAE in 0..255 against the ground-truth video (background = pixels that never move).",
         "",
-        *_table(means, ["truth", "audio", "visual", "mixed"],
+        *_table(means, ["truth", "codec", "audio", "visual", "mixed"],
                 ["mouth~audio", "eyes", "yaw", "x", "background_mae", "frame_mae"]),
         "",
+        "- codec: the visual mode's ground truth encoded and decoded by the codec, the lowest error a",
+        "  model with this codec can reach.",
         "- audio: reference + speech. visual: reference + the driver face-dropped to eyes and mouth.",
         "  mixed: reference + the driver face-dropped to the eyes + speech (the paper's mixed mode).",
         "  Frames face-dropped to the eyes are sampled with Eq.2's mask (the mouth may not attend the",
