@@ -88,11 +88,13 @@ class Sampler:
         latents = sample_video(self.model, self.codec, torch.from_numpy(case.reference).float() / 255, settings,
                                audio=features, driving=driving, mouth_attention=mouth, frames=len(case.truth),
                                progress=progress)
-        return (self.codec.decode(latents).numpy() * 255).round().astype(np.uint8)
+        return self._frames(latents)
 
     def round_trip(self, frames: np.ndarray) -> np.ndarray:
         """uint8 frames through the codec and back: the closest to them any model's output can be."""
-        latents = self.codec.encode(torch.from_numpy(frames).float() / 255)
+        return self._frames(self.codec.encode(torch.from_numpy(frames).float() / 255))
+
+    def _frames(self, latents: torch.Tensor) -> np.ndarray:
         return (self.codec.decode(latents).numpy() * 255).round().astype(np.uint8)
 
 
