@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 from onnx import TensorProto
 
-from megactor_core.landmarks import dwpose
+from megactor_core import onnx_image_model
 from megactor_core.landmarks.dwpose import DWPose, DWPoseError
 from megactor_core.landmarks.dwpose_ops import (
     crop_matrix,
@@ -76,7 +76,7 @@ def _frames(n: int) -> np.ndarray:
 
 @pytest.mark.parametrize("det_batch, pose_batch_dim", [(1, 1), (1, "batch"), ("N", "batch"), ("N", 1)])
 def test_planted_people_and_keypoints_land_in_image_pixels(tmp_path, monkeypatch, det_batch, pose_batch_dim):
-    monkeypatch.setattr(dwpose, "MAX_BATCH", 2)  # dynamic models then run in chunks, as with long videos
+    monkeypatch.setattr(onnx_image_model, "MAX_BATCH", 2)  # dynamic models then run in chunks, as with long videos
     model = DWPose(_detector(tmp_path / "yolox_l.onnx", det_batch), _pose(tmp_path / "dw.onnx", pose_batch_dim))
     result = model(_frames(3))
     assert len(result) == 3

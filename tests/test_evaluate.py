@@ -279,6 +279,11 @@ def test_a_different_identity_scores_lower(weights_dir, tmp_path):
     assert rows[2].values["csim"] == pytest.approx((same + other) / 2)
     with pytest.raises(FileNotFoundError, match="buffalo_l"):
         ArcFace(tmp_path / "w600k_r50.onnx")
+    (tmp_path / "notes.onnx").write_text("not a model")
+    with pytest.raises(ValueError, match=r"notes\.onnx is not an ONNX model onnxruntime can open \(ArcFace"):
+        ArcFace(tmp_path / "notes.onnx")
+    with pytest.raises(ValueError, match=r"dw-ll_ucoco_384\.onnx takes \d+x\d+ images, not 112x112 faces.*buffalo_l"):
+        ArcFace(weights_dir / "dw-ll_ucoco_384.onnx")
 
 
 def test_five_points_are_insightfaces_from_the_68():

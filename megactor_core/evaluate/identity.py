@@ -16,6 +16,7 @@ import cv2
 import numpy as np
 
 from ..landmarks.similarity import fit_similarity
+from ..onnx_image_model import OnnxImageModel
 from .weights import WEIGHT_FILES
 
 CROP = 112
@@ -40,29 +41,19 @@ class ArcFace:
     """An onnxruntime session of ``w600k_r50.onnx``: aligned RGB crops -> unit 512-d embeddings."""
 
     def __init__(self, path: str | os.PathLike, providers: Sequence[str] | None = None) -> None:
-        import onnxruntime as ort
-
         source = WEIGHT_FILES["arcface"].source
         path = Path(path)
         if not path.is_file():
             raise FileNotFoundError(f"{path} not found: it should be {source}")
-        try:
-            self.session = ort.InferenceSession(str(path), providers=list(providers or ["CPUExecutionProvider"]))
-        except Exception as exc:  # not an ONNX model
-            raise ValueError(f"{path} could not be read as {source}: {exc}") from exc
-        inputs = self.session.get_inputs()
-        if len(inputs) != 1 or list(inputs[0].shape[1:]) != [3, CROP, CROP]:
-            raise ValueError(f"{path} takes {[i.shape for i in inputs]}, not one [batch, 3, 112, 112] "
-                             f"face; it should be {source}")
-        self.input_name = inputs[0].name
-        self.fixed_batch = isinstance(inputs[0].shape[0], int)
+        self.model = OnnxImageModel.open(path, f"ArcFace model ({source})", providers or ["CPUExecutionProvider"],
+                                         ValueError)
+        if self.model.size != (CROP, CROP):
+            raise ValueError(f"{path} takes {self.model.size[0]}x{self.model.size[1]} images, not 112x112 faces; "
+                             f"it should be {source}")
 
     def __call__(self, crops: np.ndarray) -> np.ndarray:
         """uint8 RGB ``[N, 112, 112, 3]`` -> ``[N, D]`` embeddings of unit length."""
-        blob = ((crops.astype(np.float32) - 127.5) / 127.5).transpose(0, 3, 1, 2)
-        step = 1 if self.fixed_batch else 32
-        out = np.concatenate([self.session.run(None, {self.input_name: blob[i:i + step]})[0]
-                              for i in range(0, len(blob), step)])
+        out = self.model.run(((crops.astype(np.float32) - 127.5) / 127.5).transpose(0, 3, 1, 2))[0]
         return out / np.maximum(np.linalg.norm(out, axis=1, keepdims=True), 1e-12)
 
 

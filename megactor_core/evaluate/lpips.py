@@ -79,12 +79,11 @@ class LPIPS(nn.Module):
         self.register_buffer("scale", torch.tensor(SCALE).view(1, 3, 1, 1), persistent=False)
 
     def forward(self, a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
-        taps_a = self.net((a - self.shift) / self.scale)
-        taps_b = self.net((b - self.shift) / self.scale)
+        taps = self.net((torch.cat([a, b]) - self.shift) / self.scale)  # both in one pass through AlexNet
         total = 0
-        for k, (fa, fb) in enumerate(zip(taps_a, taps_b, strict=True)):
-            fa = fa / (fa.square().sum(1, keepdim=True).sqrt() + NORM_EPS)
-            fb = fb / (fb.square().sum(1, keepdim=True).sqrt() + NORM_EPS)
+        for k, tap in enumerate(taps):
+            tap = tap / (tap.square().sum(1, keepdim=True).sqrt() + NORM_EPS)
+            fa, fb = tap.chunk(2)
             total = total + self.lins(k, (fa - fb).square()).mean((1, 2, 3))
         return total
 

@@ -11,19 +11,17 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 
+from ..onnx_image_model import OnnxImageModel
 from .dwpose_ops import detector_batch, from_crop, nms, pose_batch, simcc_decode, yolox_decode, yolox_grid
 
 KEYPOINTS = 133
 SIMCC_SPLIT_RATIO = 2.0
 PERSON_SCORE = 0.3  # objectness x person class, as comfyui_controlnet_aux
 NMS_IOU = 0.45
-MAX_BATCH = 16  # frames or people per run of a dynamic-batch model, to bound memory
 _FILES = {"detector": "yolox_l.onnx", "pose": "dw-ll_ucoco_384.onnx"}
-_DTYPES = {"tensor(float)": np.float32, "tensor(float16)": np.float16}
 
 
 class DWPoseError(ValueError):
@@ -37,25 +35,6 @@ class Person:
     box: np.ndarray  # [4] float32 x0, y0, x1, y1 in input-image pixels (detector box)
     keypoints: np.ndarray  # [133, 2] float32 x, y in input-image pixels
     scores: np.ndarray  # [133] float32 keypoint confidences
-
-
-@dataclass
-class _Model:
-    """One ONNX session and what its file says about its input."""
-
-    session: Any  # onnxruntime.InferenceSession
-    path: Path
-    input_name: str
-    size: tuple[int, int]  # input height, width
-    dtype: type
-    fixed_batch: bool
-
-    def run(self, batch: np.ndarray, outputs: int) -> list[np.ndarray]:
-        """The first ``outputs`` outputs for ``batch``, run in chunks the model accepts, as float32."""
-        step = 1 if self.fixed_batch else MAX_BATCH
-        parts = [self.session.run(None, {self.input_name: batch[i:i + step].astype(self.dtype, copy=False)})
-                 for i in range(0, len(batch), step)]
-        return [np.concatenate([p[k] for p in parts]).astype(np.float32, copy=False) for k in range(outputs)]
 
 
 class DWPose:
@@ -130,29 +109,13 @@ class DWPose:
             raise DWPoseError(f"{self.pose.path} gives outputs {shapes}; {self._pose_expects()}")
 
 
-def _open(path: str | Path, role: str, providers: list[str]) -> _Model:
+def _open(path: str | Path, role: str, providers: list[str]) -> OnnxImageModel:
     """An onnxruntime session for the DWPose ``role`` file, with its input checked."""
     path = Path(path)
     if not path.is_file():
         raise DWPoseError(f"DWPose {role} model not found: {path}. Put {_FILES[role]} in ComfyUI/models/dwpose/ "
                           "(the file comfyui_controlnet_aux downloads, from Hugging Face yzd-v/DWPose)")
-    import onnxruntime as ort  # imported here so importing us stays light
-
-    try:
-        session = ort.InferenceSession(str(path), providers=providers)
-    except Exception as exc:  # onnxruntime raises several types for unreadable or unknown files
-        raise DWPoseError(f"{path} is not an ONNX model onnxruntime can open ({role}): {exc}") from exc
-    model_input = session.get_inputs()[0]
-    shape = model_input.shape
-    fixed_batch = len(shape) == 4 and isinstance(shape[0], int)
-    if len(shape) != 4 or shape[1] != 3 or not all(isinstance(d, int) and d > 0 for d in shape[2:]) \
-            or fixed_batch and shape[0] != 1:
-        raise DWPoseError(f"{path} takes input {shape}; the DWPose {role} model must take images [batch, 3, height, "
-                          "width] with a fixed height and width and a batch of 1 or a dynamic one")
-    if model_input.type not in _DTYPES:
-        raise DWPoseError(f"{path} takes {model_input.type} input; the DWPose {role} model must take float "
-                          "or float16 images")
-    return _Model(session, path, model_input.name, (shape[2], shape[3]), _DTYPES[model_input.type], fixed_batch)
+    return OnnxImageModel.open(path, f"DWPose {role} model", providers, DWPoseError)
 
 
 def _fits(dim: int | str | None, size: float) -> bool:
