@@ -262,6 +262,11 @@ def test_reproduction_runs_end_to_end_at_a_tiny_scale(tmp_path, capsys):
     for run in ("stage1", "stage2", "ablation", "stage3"):
         assert (tmp_path / "runs" / run / f"megactor_sigma_stage{run[-1] if run != 'ablation' else 2}.safetensors"
                 ).is_file()
+    # Run again: all four runs are reused and the training clock stays what the training took.
+    clock = (tmp_path / "runs" / "train_seconds.json").read_text()
+    assert reproduce.main(["--out", str(tmp_path), "--recipe", recipe]) == 0
+    assert (tmp_path / "runs" / "train_seconds.json").read_text() == clock
+    assert "reused the finished runs stage1, stage2, ablation, stage3" in (tmp_path / "REPORT.md").read_text()
 
 
 def test_the_bundled_demo_model_is_the_reproductions_stage3():

@@ -90,10 +90,13 @@ def main(argv: list[str] | None = None) -> int:
     started = time.perf_counter()
     trained, reused = train_all(runs, recipe)
     trained_at = time.perf_counter()
-    # Training time summed over the invocations that trained, so a rerun reusing the runs still reports it.
+    # Training time summed over the invocations that trained, so a rerun reusing the runs still reports it
+    # (one that only found the four runs finished adds nothing).
     timing = runs / "train_seconds.json"
-    train_seconds = (json.loads(timing.read_text())["seconds"] if timing.is_file() else 0.0) + trained_at - started
-    timing.write_text(json.dumps({"seconds": train_seconds}))
+    train_seconds = json.loads(timing.read_text())["seconds"] if timing.is_file() else 0.0
+    if len(reused) < len(trained):
+        train_seconds += trained_at - started
+        timing.write_text(json.dumps({"seconds": train_seconds}))
     results = evaluate(trained, recipe, out)
     report = write_report(out, recipe, results, train_seconds=train_seconds, reused=reused,
                           eval_seconds=time.perf_counter() - trained_at)
