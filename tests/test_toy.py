@@ -57,6 +57,12 @@ def test_held_out_truths_show_the_mouth_each_mode_should_follow():
     assert measure.correlation(truth, speech_mouth) > 0.85 and abs(measure.correlation(truth, driver_mouth)) < 0.5
     assert measure.correlation(visual, driver_mouth) > 0.85 and abs(measure.correlation(visual, speech_mouth)) < 0.5
 
+    # Standing still: the identity drives itself at rest, so every frame of its truth is the reference.
+    still = case.standing_still()
+    assert still.driver.identity == case.identity and still.driver.frames.shape == case.driver.frames.shape
+    np.testing.assert_array_equal(still.visual_truth, np.repeat(case.reference, len(case.truth), 0))
+    np.testing.assert_array_equal(still.driver.frames, still.visual_truth)
+
 
 def test_still_heads_do_not_move_and_motion_amplitude_scales():
     rng = np.random.default_rng(0)
@@ -253,8 +259,9 @@ def test_reproduction_runs_end_to_end_at_a_tiny_scale(tmp_path, capsys):
     assert "three positive step counts" in capsys.readouterr().err
     assert reproduce.main(["--out", str(tmp_path), "--recipe", recipe]) == 0
     report = (tmp_path / "REPORT.md").read_text()
-    for row in ("| truth |", "| codec |", "| mixed |", "| ablation keep=both |", "| ablation − decoupled, keep=eyes |",
-                "| alpha=2 |", "| lambda=1.5 |", "| mouth motion, λ = 1 over λ = 0 | ≥ 5 |"):
+    for row in ("| truth |", "| codec |", "| still |", "| mixed |", "| ablation keep=both |",
+                "| ablation − decoupled, keep=eyes |", "| alpha=2 |", "| lambda=1.5 |",
+                "| mouth motion, λ = 1 over λ = 0 | ≥ 5 |"):
         assert row in report
     for plot in ("audio_mouth.png", "visual_pose.png", "alpha.png", "lambda.png"):
         assert cv2.imread(str(tmp_path / plot)).shape == (340, 640, 3)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -36,6 +36,15 @@ class HeldOutCase:
     audio_mouth: np.ndarray  # the mouth opening that speech implies per frame
     truth: np.ndarray  # the identity following the driver's motion and the speech's mouth (audio, mixed)
     visual_truth: np.ndarray  # the identity following all the driver's signals, its mouth too (visual mode)
+
+    def standing_still(self) -> HeldOutCase:
+        """This case with the identity itself as the driver, frontal and still, eyes open, mouth shut:
+        its truth is the reference in every frame, so the error measures the appearance alone."""
+        n = len(self.truth)
+        rest = Signals(*[np.zeros(n)] * 5, eyes=np.ones(n), mouth=np.zeros(n))
+        frames, landmarks = render(self.identity, rest, SIZE)
+        driver = ToyVideo(self.identity, rest, frames, landmarks, self.driver.audio)
+        return replace(self, driver=driver, truth=frames, visual_truth=frames)
 
 
 def held_out_cases(recipe: Recipe, count: int | None = None) -> list[HeldOutCase]:
@@ -138,6 +147,8 @@ def evaluate(trained: dict[str, Path], recipe: Recipe, out: Path) -> dict:
                       "mouth_std": float(measure.mouth_opening(audio_only).std())})
         visual = final(case, keep="both")
         add("visual", {**follows_driver(visual, case), **identity_error(visual, case.visual_truth, case.reference)})
+        still = case.standing_still()
+        add("still", identity_error(final(still, keep="both"), still.visual_truth, case.reference))
         mixed = final(case, keep="eyes", audio=True)
         add("mixed", {"mouth~audio": _corr(measure.mouth_opening(mixed), case.audio_mouth),
                       **follows_driver(mixed, case), **identity_error(mixed, case.truth, case.reference)})

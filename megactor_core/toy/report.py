@@ -124,7 +124,8 @@ def findings(means: dict[str, dict[str, float]], leakage: dict[str, dict[str, li
         leakage_finding(leakage),
         f"- **Identity**: background error {_fmt(m('visual', 'background_mae'))} / 255 in visual mode, whole "
         f"frame {_fmt(m('visual', 'frame_mae'))} / 255 against the ground truth (the codec alone: "
-        f"{_fmt(m('codec', 'background_mae'))} and {_fmt(m('codec', 'frame_mae'))}).",
+        f"{_fmt(m('codec', 'background_mae'))} and {_fmt(m('codec', 'frame_mae'))}; the identity driven by "
+        f"itself standing still: {_fmt(m('still', 'frame_mae'))}).",
         f"- **α scales head motion** (claim: motion grows with α): gain on the driver's head motion "
         f"{', '.join(_fmt(v) for v in gain)} for α = {', '.join(f'{a:g}' for a in ALPHAS)} (ideal: equal to α): "
         f"the claim {verdict(bool(np.all(np.diff(gain) > 0)))}. The RMS motion ({', '.join(_fmt(v) for v in motion)}) "
@@ -263,11 +264,13 @@ def write_report(out: Path, recipe: Recipe, results: dict, *, train_seconds: flo
         "Correlations (Pearson, over frames) of what the generated video shows with what drove it;",
         "MAE in 0..255 against the ground-truth video (background = pixels that never move).",
         "",
-        *_table(means, ["truth", "codec", "audio", "visual", "mixed"],
+        *_table(means, ["truth", "codec", "still", "audio", "visual", "mixed"],
                 ["mouth~audio", "eyes", "yaw", "x", "background_mae", "frame_mae"]),
         "",
         "- codec: the visual mode's ground truth encoded and decoded by the codec, the lowest error a",
         "  model with this codec can reach.",
+        "- still: reference + the same identity as the driver, frontal and still, face-dropped to eyes and",
+        "  mouth; its truth is the reference itself, so this error is the appearance alone, without motion.",
         "- audio: reference + speech. visual: reference + the driver face-dropped to eyes and mouth.",
         "  mixed: reference + the driver face-dropped to the eyes + speech (the paper's mixed mode).",
         "  Frames face-dropped to the eyes are sampled with Eq.2's mask (the mouth may not attend the",
