@@ -9,7 +9,8 @@ with a Python that has the official code's requirements beside ours (its ``env_s
 Both implementations get the same random weights in the release's layout (ours converted by
 ``models/sd15/official.py``'s names, loaded strictly into the official modules) and the same
 inputs; before timing, their outputs are compared. Each measurement alternates the two
-(ours, theirs, theirs, ours, ...) on the same thread count and reports the ratio of medians:
+(ours, theirs, theirs, ours, ...) on the same thread count and reports the median of the
+per-pair ratios (each pair ran back to back) and their range:
 the reference pass, one conditional denoiser call, one guidance step (the release's: an
 unconditional branch without controls or reference) and a whole sampling loop over one
 16-frame window. Absolute CPU seconds are printed but only ratios are recorded.
@@ -24,6 +25,7 @@ import statistics
 import sys
 import time
 from collections.abc import Callable
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
@@ -142,19 +144,36 @@ class Official:
         return uncond + 2.0 * (cond - uncond)
 
 
+@dataclass
+class Pairs:
+    """Seconds of alternating runs: ``ours[i]`` and ``theirs[i]`` ran back to back, so their ratio is
+    measured under the same load even when the machine's speed drifts between pairs."""
+
+    ours: list[float] = field(default_factory=list)
+    theirs: list[float] = field(default_factory=list)
+
+    def ratios(self) -> list[float]:
+        return [a / b for a, b in zip(self.ours, self.theirs, strict=True)]
+
+    def cell(self) -> str:
+        """The median per-pair ratio and its range over the pairs."""
+        r = self.ratios()
+        return f"{statistics.median(r):.2f} | {min(r):.2f}–{max(r):.2f}"
+
+
 def alternate(ours: Callable[[], object], theirs: Callable[[], object], repeats: int,
-              warm_up: bool = True) -> tuple[float, float]:
-    """Median seconds of each, timed in alternating order (after one untimed warm-up each)."""
+              warm_up: bool = True) -> Pairs:
+    """Seconds of each, timed in alternating order (after one untimed warm-up each)."""
     if warm_up:
         ours(), theirs()
-    times: dict[str, list[float]] = {"ours": [], "theirs": []}
+    pairs = Pairs()
     for r in range(repeats):
-        order = [("ours", ours), ("theirs", theirs)]
-        for name, fn in order if r % 2 == 0 else order[::-1]:
+        order = [(pairs.ours, ours), (pairs.theirs, theirs)]
+        for times, fn in order if r % 2 == 0 else order[::-1]:
             start = time.perf_counter()
             fn()
-            times[name].append(time.perf_counter() - start)
-    return statistics.median(times["ours"]), statistics.median(times["theirs"])
+            times.append(time.perf_counter() - start)
+    return pairs
 
 
 def main() -> None:
@@ -231,19 +250,18 @@ def main() -> None:
         f"guidance step ({args.frames} frames, with its reference pass)": alternate(
             lambda: (fresh_reference(), ours_call(True)), lambda: theirs_call(True), args.repeats),
     }
-    print(*(f"{k}: ours {a:.2f} s, official {b:.2f} s, ratio {a / b:.2f}" for k, (a, b) in measured.items()), sep="\n")
-    *loop, difference = _loops(model, official, args)
+    loop, difference = _loops(model, official, args)
     measured[f"sampling loop ({args.loop_frames} frames, {args.loop_steps} DDIM steps)"] = loop
     checks.append(f"sampling loop: {difference:.2e}")
-    print(f"loop: ours {loop[0]:.2f} s, official {loop[1]:.2f} s, ratio {loop[0] / loop[1]:.2f}; {checks[-1]}")
-    for name, (a, b) in measured.items():
-        rows.append(f"| {name} | {a / b:.2f} |")
+    for name, pairs in measured.items():
+        print(f"{name}: ours {[round(t, 2) for t in pairs.ours]} s, official {[round(t, 2) for t in pairs.theirs]} s")
+        rows.append(f"| {name} | {pairs.cell()} |")
     body = "\n".join([
         "## SD1.5 release: ours vs the official code (`benchmarks/sd15_vs_official.py`)", "",
         f"Machine: {machine()}. fp32, random weights in the release's layout loaded by both, {args.size}² "
-        f"frames, median of {args.repeats} alternating runs (the loop: 2). Ratio = our time / the official code's "
-        "(below 1: we are faster).", "",
-        "| measurement | ours / official |", "| --- | ---: |", *rows, "",
+        f"frames, {args.repeats} pairs of alternating runs (the loop: 2). Ratio = our time / the official code's "
+        "in each pair, run back to back (below 1: we are faster); the median and the range over the pairs.", "",
+        "| measurement | ours / official | range |", "| --- | ---: | ---: |", *rows, "",
         "Outputs compared (largest absolute difference, ours vs official): " + "; ".join(checks) + ".",
     ])
     if not args.no_write:
@@ -251,9 +269,9 @@ def main() -> None:
     print(body)
 
 
-def _loops(model, official: Official, args) -> tuple[float, float, float]:
-    """Median seconds of a whole release-settings sampling loop (no VAE: a stand-in codec), ours and
-    theirs, and the largest difference of their final latents."""
+def _loops(model, official: Official, args) -> tuple[Pairs, float]:
+    """Two pairs of timings of a whole release-settings sampling loop (no VAE: a stand-in codec), ours
+    and theirs, and the largest difference of their final latents."""
     from diffusers import DDIMScheduler
 
     from megactor_core.audio.features import AudioFeatures
@@ -294,15 +312,13 @@ def _loops(model, official: Official, args) -> tuple[float, float, float]:
         return latents[0].transpose(0, 1) / 0.18215
 
     # Long enough to need no warm-up; the first run of each also gives the outputs to compare.
-    times: dict[str, list[float]] = {"ours": [], "theirs": []}
-    outputs = {}
+    pairs, outputs = Pairs(), {}
     for name in ("ours", "theirs", "theirs", "ours"):
         start = time.perf_counter()
         out = (ours if name == "ours" else theirs)()
-        times[name].append(time.perf_counter() - start)
+        (pairs.ours if name == "ours" else pairs.theirs).append(time.perf_counter() - start)
         outputs.setdefault(name, out)
-    difference = (outputs["ours"] - outputs["theirs"]).abs().max().item()
-    return statistics.median(times["ours"]), statistics.median(times["theirs"]), difference
+    return pairs, (outputs["ours"] - outputs["theirs"]).abs().max().item()
 
 
 class PixelStandIn:
