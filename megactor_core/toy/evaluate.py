@@ -40,8 +40,7 @@ class HeldOutCase:
     def standing_still(self) -> HeldOutCase:
         """This case with the identity itself as the driver, frontal and still, eyes open, mouth shut:
         its truth is the reference in every frame, so the error measures the appearance alone."""
-        n = len(self.truth)
-        rest = Signals(*[np.zeros(n)] * 5, eyes=np.ones(n), mouth=np.zeros(n))
+        rest = Signals.rest(len(self.truth))
         frames, landmarks = render(self.identity, rest, SIZE)
         driver = ToyVideo(self.identity, rest, frames, landmarks, self.driver.audio)
         return replace(self, driver=driver, truth=frames, visual_truth=frames)
@@ -55,8 +54,7 @@ def held_out_cases(recipe: Recipe, count: int | None = None) -> list[HeldOutCase
     cases = []
     n = recipe.test_frames
     for k in range(count):
-        rest = Signals(*[np.zeros(1)] * 5, eyes=np.ones(1), mouth=np.zeros(1))
-        reference, _ = render(people[k], rest, SIZE)
+        reference, _ = render(people[k], Signals.rest(1), SIZE)
         driver = toy_video(people[k + 1], n, SIZE, rng)
         audio, mouth = speech(n, rng)
         truth, _ = render(people[k], driver.signals.replace(mouth=mouth), SIZE)

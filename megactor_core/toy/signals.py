@@ -19,6 +19,11 @@ class Signals:
     eyes: np.ndarray
     mouth: np.ndarray
 
+    @classmethod
+    def rest(cls, frames: int) -> Signals:
+        """Frontal and still, eyes open, mouth shut (the pose of a reference portrait)."""
+        return cls(*[np.zeros(frames)] * 5, eyes=np.ones(frames), mouth=np.zeros(frames))
+
     def __len__(self) -> int:
         return len(self.yaw)
 
