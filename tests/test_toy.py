@@ -245,10 +245,12 @@ def test_reproduction_runs_end_to_end_at_a_tiny_scale(tmp_path, capsys):
     """The one command trains all four runs, evaluates and writes the report with its plots and videos."""
     import cv2
 
+    from megactor_core.models import read_config
     from megactor_core.toy import reproduce
     from megactor_core.video_io import read_video
 
-    recipe = ('{"steps": [3, 3, 2], "identities": 2, "videos_per_identity": 1, "frames": 50, "clip_frames": 25, '
+    recipe = ('{"width": 64, "heads": 4, "steps": [3, 3, 2], "identities": 2, "videos_per_identity": 1, '
+              '"frames": 50, "clip_frames": 25, '
               '"batch_size": 2, "stage3_clip_frames": 4, "test_identities": 1, "leakage_cases": 2, "test_frames": 10, '
               '"sample_steps": 2}')
     with pytest.raises(SystemExit):
@@ -267,8 +269,8 @@ def test_reproduction_runs_end_to_end_at_a_tiny_scale(tmp_path, capsys):
         assert cv2.imread(str(tmp_path / plot)).shape == (340, 640, 3)
     assert read_video(tmp_path / "sample_mixed.mp4").frames.shape == (10, 128, 384, 3)
     for run in ("stage1", "stage2", "ablation", "stage3"):
-        assert (tmp_path / "runs" / run / f"megactor_sigma_stage{run[-1] if run != 'ablation' else 2}.safetensors"
-                ).is_file()
+        trained = tmp_path / "runs" / run / f"megactor_sigma_stage{run[-1] if run != 'ablation' else 2}.safetensors"
+        assert (read_config(trained).hidden_size, read_config(trained).num_heads) == (64, 4)  # the recipe's model
     # Run again: all four runs are reused and the training clock stays what the training took.
     clock = (tmp_path / "runs" / "train_seconds.json").read_text()
     assert reproduce.main(["--out", str(tmp_path), "--recipe", recipe]) == 0
@@ -279,10 +281,10 @@ def test_reproduction_runs_end_to_end_at_a_tiny_scale(tmp_path, capsys):
 def test_the_bundled_demo_model_is_the_reproductions_stage3():
     from megactor_core.demo import TOY_CHECKPOINT
     from megactor_core.models import read_checkpoint
-    from megactor_core.toy.recipe import toy_model_config
+    from megactor_core.toy.recipe import Recipe
 
     config, _, metadata = read_checkpoint(TOY_CHECKPOINT)
-    assert config == toy_model_config().replace(use_audio=True, use_temporal=True)
+    assert config == Recipe().model_config().replace(use_audio=True, use_temporal=True)
     assert metadata["stage"] == "3"
 
 

@@ -10,21 +10,12 @@ from .codec import CHANNELS
 SIZE = 64
 
 
-def toy_model_config() -> MegActorConfig:
-    """The stage-1 model: 6 PixArt-α blocks of width 192 on the 8x8 DCT cells of 64x64 frames (patch 1).
-
-    It predicts the clean latents ("sample"); the sampler derives the noise from them.
-    """
-    return MegActorConfig(num_layers=6, hidden_size=192, num_heads=6, patch_size=1, latent_channels=CHANNELS,
-                          out_channels=CHANNELS, sample_size=SIZE // 8, driven_channels=16,
-                          driven_encoder_channels=(16, 32, 64), use_audio=False, use_temporal=False, audio_dim=32,
-                          vae_scaling_factor=1.0, prediction_type="sample")
-
-
 @dataclass(frozen=True)
 class Recipe:
-    """Data, training and evaluation sizes; the defaults train in about 70 minutes on 2 CPU cores."""
+    """Model, data, training and evaluation sizes; the defaults train in about 75 minutes on 2 CPU cores."""
 
+    width: int = 192
+    heads: int = 6
     identities: int = 48
     videos_per_identity: int = 2
     frames: int = 100
@@ -45,3 +36,13 @@ class Recipe:
     def __post_init__(self) -> None:
         if len(self.steps) != 3 or min(self.steps) < 1:
             raise ValueError(f"steps must be three positive step counts (stages 1, 2, 3), got {self.steps}")
+
+    def model_config(self) -> MegActorConfig:
+        """The stage-1 model: 6 PixArt-α blocks of ``width`` on the 8x8 DCT cells of 64x64 frames (patch 1).
+
+        It predicts the clean latents ("sample"); the sampler derives the noise from them.
+        """
+        return MegActorConfig(num_layers=6, hidden_size=self.width, num_heads=self.heads, patch_size=1,
+                              latent_channels=CHANNELS, out_channels=CHANNELS, sample_size=SIZE // 8,
+                              driven_channels=16, driven_encoder_channels=(16, 32, 64), use_audio=False,
+                              use_temporal=False, audio_dim=32, vae_scaling_factor=1.0, prediction_type="sample")

@@ -26,7 +26,7 @@ from ..training.config import TrainConfig
 from ..training.train import train
 from .evaluate import evaluate
 from .face import Identity
-from .recipe import SIZE, Recipe, toy_model_config
+from .recipe import SIZE, Recipe
 from .report import write_report
 from .world import toy_whisper, write_dataset
 
@@ -45,7 +45,7 @@ def train_all(out: Path, recipe: Recipe) -> tuple[dict[str, Path], list[str]]:
     init = out / "init.safetensors"
     if not init.is_file():
         torch.manual_seed(recipe.seed)
-        save_checkpoint(MegActorSigma(toy_model_config()), init)
+        save_checkpoint(MegActorSigma(recipe.model_config()), init)
 
     reused = []
 
