@@ -312,12 +312,12 @@ def _loops(model, official: Official, args) -> tuple[Pairs, float]:
         return latents[0].transpose(0, 1) / 0.18215
 
     # Long enough to need no warm-up; the first run of each also gives the outputs to compare.
-    pairs, outputs = Pairs(), {}
-    for name in ("ours", "theirs", "theirs", "ours"):
-        start = time.perf_counter()
-        out = (ours if name == "ours" else theirs)()
-        (pairs.ours if name == "ours" else pairs.theirs).append(time.perf_counter() - start)
-        outputs.setdefault(name, out)
+    outputs: dict[str, torch.Tensor] = {}
+
+    def keeping_first(name: str, fn: Callable[[], torch.Tensor]) -> Callable[[], torch.Tensor]:
+        return lambda: outputs.setdefault(name, fn())
+
+    pairs = alternate(keeping_first("ours", ours), keeping_first("theirs", theirs), repeats=2, warm_up=False)
     return pairs, (outputs["ours"] - outputs["theirs"]).abs().max().item()
 
 

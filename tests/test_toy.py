@@ -269,8 +269,9 @@ def test_reproduction_runs_end_to_end_at_a_tiny_scale(tmp_path, capsys):
         assert cv2.imread(str(tmp_path / plot)).shape == (340, 640, 3)
     assert read_video(tmp_path / "sample_mixed.mp4").frames.shape == (10, 128, 384, 3)
     for run in ("stage1", "stage2", "ablation", "stage3"):
-        trained = tmp_path / "runs" / run / f"megactor_sigma_stage{run[-1] if run != 'ablation' else 2}.safetensors"
-        assert (read_config(trained).hidden_size, read_config(trained).num_heads) == (64, 4)  # the recipe's model
+        config = read_config(tmp_path / "runs" / run /
+                             f"megactor_sigma_stage{run[-1] if run != 'ablation' else 2}.safetensors")
+        assert (config.hidden_size, config.num_heads) == (64, 4)  # the recipe's model
     # Run again: all four runs are reused and the training clock stays what the training took.
     clock = (tmp_path / "runs" / "train_seconds.json").read_text()
     assert reproduce.main(["--out", str(tmp_path), "--recipe", recipe]) == 0
