@@ -259,6 +259,10 @@ def test_reproduction_runs_end_to_end_at_a_tiny_scale(tmp_path, capsys):
     with pytest.raises(SystemExit):
         reproduce.main(["--out", str(tmp_path), "--recipe", '{"steps": [5, 5]}'])
     assert "three positive step counts" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        reproduce.main(["--out", str(tmp_path), "--recipe", '{"width": 100, "heads": 8}'])
+    assert "hidden_size 100 is not divisible by num_heads 8" in capsys.readouterr().err
+    assert not any(tmp_path.iterdir())  # nothing written for a recipe that cannot train
     assert reproduce.main(["--out", str(tmp_path), "--recipe", recipe]) == 0
     report = (tmp_path / "REPORT.md").read_text()
     for row in ("| truth |", "| codec |", "| still |", "| mixed |", "| ablation keep=both |",

@@ -36,6 +36,7 @@ class Recipe:
     def __post_init__(self) -> None:
         if len(self.steps) != 3 or min(self.steps) < 1:
             raise ValueError(f"steps must be three positive step counts (stages 1, 2, 3), got {self.steps}")
+        self.model_config()  # a width the heads do not divide fails here, before any data is written
 
     def model_config(self) -> MegActorConfig:
         """The stage-1 model: 6 PixArt-α blocks of ``width`` on the 8x8 DCT cells of 64x64 frames (patch 1).
