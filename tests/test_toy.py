@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pytest
 import torch
@@ -252,7 +254,7 @@ def test_reproduction_runs_end_to_end_at_a_tiny_scale(tmp_path, capsys):
     recipe = ('{"width": 64, "heads": 4, "steps": [3, 3, 2], "identities": 2, "videos_per_identity": 1, '
               '"frames": 50, "clip_frames": 25, '
               '"batch_size": 2, "stage3_clip_frames": 4, "test_identities": 1, "leakage_cases": 2, "test_frames": 10, '
-              '"sample_steps": 2}')
+              '"sample_steps": 2, "lr_schedule": "linear", "warmup_steps": 1}')
     with pytest.raises(SystemExit):
         reproduce.main(["--out", str(tmp_path), "--recipe", '{"stpes": [1, 1, 1]}'])
     assert "--recipe must be a JSON object of Recipe fields" in capsys.readouterr().err
@@ -262,6 +264,9 @@ def test_reproduction_runs_end_to_end_at_a_tiny_scale(tmp_path, capsys):
     with pytest.raises(SystemExit):
         reproduce.main(["--out", str(tmp_path), "--recipe", '{"width": 100, "heads": 8}'])
     assert "hidden_size 100 is not divisible by num_heads 8" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        reproduce.main(["--out", str(tmp_path), "--recipe", '{"steps": [5, 5, 2], "warmup_steps": 2}'])
+    assert "warmup_steps must be in [0, the shortest stage's steps), got 2" in capsys.readouterr().err
     assert not any(tmp_path.iterdir())  # nothing written for a recipe that cannot train
     assert reproduce.main(["--out", str(tmp_path), "--recipe", recipe]) == 0
     report = (tmp_path / "REPORT.md").read_text()
@@ -276,6 +281,8 @@ def test_reproduction_runs_end_to_end_at_a_tiny_scale(tmp_path, capsys):
         config = read_config(tmp_path / "runs" / run /
                              f"megactor_sigma_stage{run[-1] if run != 'ablation' else 2}.safetensors")
         assert (config.hidden_size, config.num_heads) == (64, 4)  # the recipe's model
+        rates = [json.loads(line)["lr"] for line in (tmp_path / "runs" / run / "log.jsonl").read_text().splitlines()]
+        assert rates[-1] == 0.0  # the recipe's schedule: linear decay to 0 at each stage's last step
     # Run again: all four runs are reused and the training clock stays what the training took.
     clock = (tmp_path / "runs" / "train_seconds.json").read_text()
     assert reproduce.main(["--out", str(tmp_path), "--recipe", recipe]) == 0

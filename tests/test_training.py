@@ -19,6 +19,7 @@ from megactor_core.models import MegActorSigma, load_checkpoint, read_checkpoint
 from megactor_core.training.config import TrainConfig
 from megactor_core.training.losses import DiffusionObjective
 from megactor_core.training.samples import TrainingSamples
+from megactor_core.training.schedule import learning_rate_at
 from megactor_core.training.shards import ShardDataset
 from megactor_core.training.train import TrainingStep, main, train
 from tests.tiny_dataset import write_dataset
@@ -174,7 +175,8 @@ def test_resume_after_kill_reproduces_the_uninterrupted_run(dataset, tmp_path):
     """A run killed by SIGKILL after step 5 resumes from its step-4 checkpoint and ends with exactly
     the weights, EMA and optimizer state of a run that was never interrupted."""
     start = save_checkpoint(MegActorSigma(tiny_config(use_temporal=False)), tmp_path / "s1.safetensors")
-    extra = dict(steps=8, checkpoint_every=2, ema_decay=0.9, mix=dict(drop_controls=0.2))
+    extra = dict(steps=8, checkpoint_every=2, ema_decay=0.9, lr_schedule="cosine", warmup_steps=2,
+                 mix=dict(drop_controls=0.2))
     whole = train(settings(2, start, dataset, tmp_path / "whole", **extra))
 
     config = settings(2, start, dataset, tmp_path / "killed", **extra)
@@ -200,6 +202,31 @@ def test_resume_after_kill_reproduces_the_uninterrupted_run(dataset, tmp_path):
     opt_a = torch.load(tmp_path / "whole" / final / "trainer.pt", weights_only=True)["optimizer"]["state"]
     opt_b = torch.load(tmp_path / "killed" / final / "trainer.pt", weights_only=True)["optimizer"]["state"]
     assert all(torch.equal(opt_a[i]["exp_avg_sq"], opt_b[i]["exp_avg_sq"]) for i in opt_a)
+
+
+def test_learning_rate_schedules():
+    peak = 1e-3
+    assert [learning_rate_at(s, peak=peak, steps=6, schedule="cosine", warmup=2) for s in range(1, 7)] == \
+        pytest.approx([5e-4, 1e-3, 8.535534e-4, 5e-4, 1.464466e-4, 0.0])
+    assert [learning_rate_at(s, peak=peak, steps=5, schedule="linear") for s in range(1, 6)] == \
+        pytest.approx([8e-4, 6e-4, 4e-4, 2e-4, 0.0])
+    assert {learning_rate_at(s, peak=peak, steps=5) for s in range(1, 6)} == {peak}
+    with pytest.raises(ValueError, match="lr_schedule must be one of"):
+        learning_rate_at(1, peak=peak, steps=5, schedule="step")
+
+
+def test_training_steps_at_the_scheduled_rate(dataset, init, tmp_path):
+    """The optimizer takes each step at the schedule's rate: the log records it, and the last
+    cosine step (rate 0) leaves the weights as they were."""
+    out = tmp_path / "run"
+    train(settings(1, init, dataset, out, steps=6, log_every=1, checkpoint_every=1, keep_checkpoints=6,
+                   lr_schedule="cosine", warmup_steps=2))
+    rates = [json.loads(line)["lr"] for line in (out / "log.jsonl").read_text().splitlines()]
+    assert rates == pytest.approx([5e-4, 1e-3, 8.535534e-4, 5e-4, 1.464466e-4, 0.0])
+    fifth, last = (read_checkpoint(out / "checkpoints" / f"step-0000000{s}" / "model.safetensors")[1] for s in (5, 6))
+    assert all(torch.equal(fifth[k], last[k]) for k in last)
+    before = read_checkpoint(out / "checkpoints" / "step-00000004" / "model.safetensors")[1]
+    assert not all(torch.equal(before[k], fifth[k]) for k in fifth)
 
 
 def test_unfinished_checkpoint_folder_is_ignored(dataset, init, tmp_path):
@@ -408,6 +435,10 @@ def test_config_errors_name_the_setting(tmp_path):
         TrainConfig.from_dict({**base, "stage": 4})
     with pytest.raises(ValueError, match="mix.regions"):
         TrainConfig.from_dict({**base, "mix": {"regions": {"nose": 1.0}}})
+    with pytest.raises(ValueError, match="lr_schedule must be one of .*'cosine'.* got 'cosin'"):
+        TrainConfig.from_dict({**base, "lr_schedule": "cosin"})
+    with pytest.raises(ValueError, match=r"warmup_steps must be in \[0, steps\), got 10 with 10 steps"):
+        TrainConfig.from_dict({**base, "steps": 10, "warmup_steps": 10})
     config_file = tmp_path / "c.yaml"
     config_file.write_text("stage: 2\ninit: a\ndata: b\noutput_dir: c\nmix: {audio: 0.5}\n")
     config = TrainConfig.from_yaml(config_file, ["mix.audio=0.3", "steps=5"])

@@ -23,6 +23,8 @@ class Recipe:
     steps: tuple[int, int, int] = (4400, 1600, 500)
     batch_size: int = 16
     learning_rate: float = 5e-4
+    lr_schedule: str = "constant"  # each stage's (training/schedule.py); docs/toy.md: cosine did no better
+    warmup_steps: int = 0  # each stage's
     stage3_clip_frames: int = 8
     stage3_learning_rate: float = 5e-4  # docs/toy.md: a slower stage 3 did no better
     test_identities: int = 3
@@ -36,6 +38,9 @@ class Recipe:
     def __post_init__(self) -> None:
         if len(self.steps) != 3 or min(self.steps) < 1:
             raise ValueError(f"steps must be three positive step counts (stages 1, 2, 3), got {self.steps}")
+        if not 0 <= self.warmup_steps < min(self.steps):
+            raise ValueError(f"warmup_steps must be in [0, the shortest stage's steps), got {self.warmup_steps} "
+                             f"with steps {self.steps}")
         self.model_config()  # a width the heads do not divide fails here, before any data is written
 
     def model_config(self) -> MegActorConfig:

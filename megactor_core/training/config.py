@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from ..landmarks.face_drop import KEEP_CHOICES
+from .schedule import SCHEDULES
 
 STAGES = (1, 2, 3)
 MIXED_PRECISION = ("no", "fp16", "bf16")
@@ -77,6 +78,8 @@ class TrainConfig:
     batch_size: int = 4  # per process
     gradient_accumulation: int = 1
     learning_rate: float = 1e-5
+    lr_schedule: str = "constant"  # or "cosine" / "linear": decayed to 0 at the last step (schedule.py)
+    warmup_steps: int = 0  # linear warm-up to learning_rate over these first steps
     weight_decay: float = 0.03
     max_grad_norm: float = 1.0
     mixed_precision: str = "bf16"
@@ -108,6 +111,10 @@ class TrainConfig:
         for name in ("steps", "batch_size", "gradient_accumulation", "checkpoint_every", "log_every", "preview_steps"):
             if getattr(self, name) < 1:
                 problems.append(f"{name} must be at least 1, got {getattr(self, name)}")
+        if self.lr_schedule not in SCHEDULES:
+            problems.append(f"lr_schedule must be one of {SCHEDULES}, got {self.lr_schedule!r}")
+        if not 0 <= self.warmup_steps < self.steps:
+            problems.append(f"warmup_steps must be in [0, steps), got {self.warmup_steps} with {self.steps} steps")
         if not 0 <= self.ema_decay < 1:
             problems.append(f"ema_decay must be in [0, 1), got {self.ema_decay}")
         weights = [self.mix.visual, self.mix.audio, self.mix.mixed]

@@ -32,6 +32,7 @@ from .ema import EMA
 from .losses import DiffusionObjective
 from .masks import eq2_attention_mask, loss_weights
 from .samples import TrainingSamples
+from .schedule import learning_rate_at
 from .shards import ShardDataset
 from .state import load_state, save_state, saved_steps
 
@@ -171,6 +172,10 @@ def train(config: TrainConfig, *, callback: Callback | None = None) -> Path:
     try:
         for batch in loader:
             batch = {k: v.to(accelerator.device, non_blocking=True) for k, v in batch.items()}
+            rate = learning_rate_at(step + 1, peak=config.learning_rate, steps=config.steps,
+                                    schedule=config.lr_schedule, warmup=config.warmup_steps)
+            for group in optimizer.param_groups:
+                group["lr"] = rate
             with accelerator.accumulate(step_module):
                 losses = step_module(batch)
                 accelerator.backward(losses["loss"])
@@ -189,7 +194,7 @@ def train(config: TrainConfig, *, callback: Callback | None = None) -> Path:
                 ema.update(trained)
             metrics = {k: v / count for k, v in sums.items()}
             if step % config.log_every == 0 or step == config.steps:
-                _log(accelerator, output, step, metrics, config.learning_rate, time.monotonic() - started, bar)
+                _log(accelerator, output, step, metrics, rate, time.monotonic() - started, bar)
                 sums, count, started = {}, 0, time.monotonic()
             if preview is not None and step % config.preview_every == 0 and accelerator.is_main_process:
                 _write_preview(output, step, model, samples, preview, config, accelerator)
