@@ -255,18 +255,15 @@ def test_reproduction_runs_end_to_end_at_a_tiny_scale(tmp_path, capsys):
               '"frames": 50, "clip_frames": 25, '
               '"batch_size": 2, "stage3_clip_frames": 4, "test_identities": 1, "leakage_cases": 2, "test_frames": 10, '
               '"sample_steps": 2, "lr_schedule": "linear", "warmup_steps": 1}')
-    with pytest.raises(SystemExit):
-        reproduce.main(["--out", str(tmp_path), "--recipe", '{"stpes": [1, 1, 1]}'])
-    assert "--recipe must be a JSON object of Recipe fields" in capsys.readouterr().err
-    with pytest.raises(SystemExit):
-        reproduce.main(["--out", str(tmp_path), "--recipe", '{"steps": [5, 5]}'])
-    assert "three positive step counts" in capsys.readouterr().err
-    with pytest.raises(SystemExit):
-        reproduce.main(["--out", str(tmp_path), "--recipe", '{"width": 100, "heads": 8}'])
-    assert "hidden_size 100 is not divisible by num_heads 8" in capsys.readouterr().err
-    with pytest.raises(SystemExit):
-        reproduce.main(["--out", str(tmp_path), "--recipe", '{"steps": [5, 5, 2], "warmup_steps": 2}'])
-    assert "warmup_steps must be in [0, the shortest stage's steps), got 2" in capsys.readouterr().err
+    refused = {'{"stpes": [1, 1, 1]}': "--recipe must be a JSON object of Recipe fields",
+               '{"steps": [5, 5]}': "three positive step counts",
+               '{"width": 100, "heads": 8}': "hidden_size 100 is not divisible by num_heads 8",
+               '{"steps": [5, 5, 2], "warmup_steps": 2}':
+                   "warmup_steps must be in [0, the shortest stage's steps), got 2"}
+    for bad, message in refused.items():
+        with pytest.raises(SystemExit):
+            reproduce.main(["--out", str(tmp_path), "--recipe", bad])
+        assert message in capsys.readouterr().err, bad
     assert not any(tmp_path.iterdir())  # nothing written for a recipe that cannot train
     assert reproduce.main(["--out", str(tmp_path), "--recipe", recipe]) == 0
     report = (tmp_path / "REPORT.md").read_text()
