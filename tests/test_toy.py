@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 
 import numpy as np
@@ -247,7 +248,8 @@ def test_reproduction_runs_end_to_end_at_a_tiny_scale(tmp_path, capsys):
     """The one command trains all four runs, evaluates and writes the report with its plots and videos."""
     import cv2
 
-    from megactor_core.models import read_config
+    from megactor_core.demo import TOY_CHECKPOINT
+    from megactor_core.models import read_checkpoint, read_config
     from megactor_core.toy import reproduce
     from megactor_core.video_io import read_video
 
@@ -280,6 +282,11 @@ def test_reproduction_runs_end_to_end_at_a_tiny_scale(tmp_path, capsys):
         assert (config.hidden_size, config.num_heads) == (64, 4)  # the recipe's model
         rates = [json.loads(line)["lr"] for line in (tmp_path / "runs" / run / "log.jsonl").read_text().splitlines()]
         assert rates[-1] == 0.0  # the recipe's schedule: linear decay to 0 at each stage's last step
+    # The stage-3 model in the demo's form: fp16, with the recipe that trained it.
+    config, tensors, metadata = read_checkpoint(tmp_path / TOY_CHECKPOINT.name)
+    assert config == read_config(tmp_path / "runs" / "stage3" / "megactor_sigma_stage3.safetensors")
+    assert {t.dtype for t in tensors.values()} == {torch.float16}
+    assert metadata["stage"] == "3" and json.loads(metadata["recipe"])["steps"] == [3, 3, 2]
     # Run again: all four runs are reused and the training clock stays what the training took.
     clock = (tmp_path / "runs" / "train_seconds.json").read_text()
     assert reproduce.main(["--out", str(tmp_path), "--recipe", recipe]) == 0
@@ -295,6 +302,7 @@ def test_the_bundled_demo_model_is_the_reproductions_stage3():
     config, _, metadata = read_checkpoint(TOY_CHECKPOINT)
     assert config == Recipe().model_config().replace(use_audio=True, use_temporal=True)
     assert metadata["stage"] == "3"
+    assert json.loads(metadata["recipe"]) == json.loads(json.dumps(dataclasses.asdict(Recipe())))  # the defaults' run
 
 
 def test_steps_benchmark_counts_only_worse_metrics_against_the_reference():

@@ -4,8 +4,10 @@
 
 Everything is rebuilt from the seed: the toy dataset, the four training runs (stages 1, 2, 3
 and stage 2 without modality decoupling), the evaluation on held-out identities and held-out
-signals, and ``REPORT.md`` with its plots and sample videos. Finished stages are reused when the
-command runs again (delete ``--out`` to start over); an interrupted stage resumes.
+signals, and ``REPORT.md`` with its plots and sample videos, beside the stage-3 model as the demo
+ships it (``megactor_sigma_toy.safetensors``: copy it to ``megactor_core/toy/`` to make it the
+demo's). Finished stages are reused when the command runs again (delete ``--out`` to start over);
+an interrupted stage resumes.
 """
 
 from __future__ import annotations
@@ -21,7 +23,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from ..models import MegActorSigma, save_checkpoint
+from ..demo import TOY_CHECKPOINT
+from ..models import MegActorSigma, load_checkpoint, read_checkpoint, save_checkpoint
 from ..training.config import TrainConfig
 from ..training.train import train
 from .evaluate import evaluate
@@ -72,10 +75,19 @@ def train_all(out: Path, recipe: Recipe) -> tuple[dict[str, Path], list[str]]:
     return trained, reused
 
 
+def export_model(stage3: Path, recipe: Recipe, path: Path) -> Path:
+    """The stage-3 model in the demo's form: fp16 (half the size) with the recipe that trained it in
+    its metadata, so the bundled file says which run it comes from."""
+    _, _, metadata = read_checkpoint(stage3)
+    return save_checkpoint(load_checkpoint(stage3), path, dtype=torch.float16,
+                           metadata={**metadata, "recipe": json.dumps(dataclasses.asdict(recipe))})
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--out", default="benchmarks/toy", help="folder for the runs and the report")
-    parser.add_argument("--recipe", help="JSON of Recipe fields to change, e.g. '{\"steps\": [30, 20, 10]}'")
+    parser.add_argument("--recipe", help="JSON of Recipe fields to change, "
+                        "e.g. '{\"steps\": [30, 20, 10], \"warmup_steps\": 5}'")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     try:
@@ -101,6 +113,7 @@ def main(argv: list[str] | None = None) -> int:
     results = evaluate(trained, recipe, out)
     report = write_report(out, recipe, results, train_seconds=train_seconds, reused=reused,
                           eval_seconds=time.perf_counter() - trained_at)
+    export_model(trained["stage3"], recipe, out / TOY_CHECKPOINT.name)
     print(f"wrote {report}")
     return 0
 
