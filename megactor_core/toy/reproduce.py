@@ -113,8 +113,8 @@ def main(argv: list[str] | None = None) -> int:
     results = evaluate(trained, recipe, out)
     report = write_report(out, recipe, results, train_seconds=train_seconds, reused=reused,
                           eval_seconds=time.perf_counter() - trained_at)
-    export_model(trained["stage3"], recipe, out / TOY_CHECKPOINT.name)
-    print(f"wrote {report}")
+    model = export_model(trained["stage3"], recipe, out / TOY_CHECKPOINT.name)
+    print(f"wrote {report} and {model}")
     return 0
 
 
