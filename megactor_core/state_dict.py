@@ -18,8 +18,11 @@ def rename_prefix(key: str, table: Mapping[str, str]) -> str | None:
 
 
 def load_checked(net: torch.nn.Module, path: str | os.PathLike, source: str,
-                 ignore: Iterable[str] = ()) -> torch.nn.Module:
+                 ignore: Iterable[str] = (), entry: str | None = None) -> torch.nn.Module:
     """``net`` in eval mode with the state dict in ``path`` loaded, every key and shape checked.
+
+    ``entry``: the state dict is that item of the file's dict (a training checkpoint holding
+    optimizer states beside the network).
 
     Keys starting with a prefix in ``ignore`` (parts of the published file this metric does not
     run, e.g. a classifier) are left out; BatchNorm step counters may be absent (inference does not
@@ -32,6 +35,10 @@ def load_checked(net: torch.nn.Module, path: str | os.PathLike, source: str,
         state = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:  # a pickle of anything else, or not a torch file at all
         raise ValueError(f"{path} could not be read as {source}: {exc}") from exc
+    if entry is not None:
+        if not isinstance(state, dict) or entry not in state:
+            raise ValueError(f"{path} has no '{entry}' entry: it should be {source}")
+        state = state[entry]
     if not isinstance(state, dict):
         raise ValueError(f"{path} holds a {type(state).__name__}, not the state dict of {source}")
     ignore = tuple(ignore)

@@ -11,8 +11,9 @@ import scipy.io.wavfile
 import torch
 from scipy import linalg
 
-from megactor_core.evaluate import Case, Models, evaluate, find_weights, pair_inputs, plan, write_csv
+from megactor_core.evaluate import Case, Models, evaluate, find_weights, pair_inputs, plan, prepare_models, write_csv
 from megactor_core.evaluate import __main__ as cli
+from megactor_core.evaluate.expression import FaceRegressor, align_face, corner_five_points, load_expression
 from megactor_core.evaluate.frechet import frechet_distance
 from megactor_core.evaluate.fvd import i3d_features, load_i3d
 from megactor_core.evaluate.identity import ArcFace, five_points
@@ -20,6 +21,7 @@ from megactor_core.evaluate.inception import FidInception, inception_features, l
 from megactor_core.evaluate.lpips import load_lpips, lpips_per_frame
 from megactor_core.evaluate.motion import motion_metrics
 from megactor_core.landmarks import DWPose
+from megactor_core.landmarks.face import mean_face
 from megactor_core.video_io import write_video
 from tests.synthetic_faces import frontal_face, landmarks_of
 from tests.tiny_models import face_dwpose_files, save_lpips_files
@@ -260,6 +262,111 @@ def test_sync_finds_an_audio_shift_of_five_frames(weights_dir, tmp_path):
     assert in_sync.values["pose_error"] == 0 and math.isnan(in_sync.values["eyes_corr"])  # a still stand-in face
 
 
+# ---------------------------------------------------------------- E-FID
+
+
+def face_3d() -> np.ndarray:
+    """[68, 3] a standard 3D face stand-in: the unit frontal face with y up and a rounded depth."""
+    xy = mean_face() * [1.0, -1.0]
+    return np.concatenate([xy, 0.3 - (xy ** 2).sum(1, keepdims=True)], 1)
+
+
+def save_deep3d_files(folder):
+    """A random epoch_20.pth as Deep3DFaceRecon_pytorch saves it (the network under net_recon, beside its
+    optimizer's and scheduler's states and without BN step counters) and a similarity_Lm3D_all.mat."""
+    import scipy.io
+
+    torch.manual_seed(4)
+    net = FaceRegressor()
+    with torch.no_grad():  # BatchNorm statistics and scales a trained network could have
+        for bn in (m for m in net.modules() if isinstance(m, torch.nn.BatchNorm2d)):
+            bn.running_var.uniform_(0.5, 2.0)
+            bn.weight.uniform_(1.0, 1.5)
+        for head in net.final_layers:  # heads that spread the small random features out
+            head.weight.normal_(0.0, 1.0)
+    state = {k: v for k, v in net.state_dict().items() if not k.endswith("num_batches_tracked")}
+    optimizer = torch.optim.Adam(net.parameters(), lr=1e-4)
+    checkpoint = {"net_recon": state, "opt_00": optimizer.state_dict(),
+                  "sched_00": torch.optim.lr_scheduler.StepLR(optimizer, 10).state_dict()}
+    torch.save(checkpoint, folder / "epoch_20.pth")
+    scipy.io.savemat(folder / "similarity_Lm3D_all.mat", {"lm": face_3d()})
+    return folder / "epoch_20.pth", folder / "similarity_Lm3D_all.mat"
+
+
+def test_the_regressor_is_resnet50_with_seven_heads(tmp_path):
+    net = FaceRegressor()
+    # torchvision's resnet50 has 25,557,032 parameters, 2,049,000 of them in its 1000-class fc
+    assert sum(p.numel() for p in net.backbone.parameters()) == 25_557_032 - 2_049_000
+    assert net(torch.rand(2, 3, 224, 224)).shape == (2, 257)
+    checkpoint, template = save_deep3d_files(tmp_path)
+    regressor = load_expression(checkpoint, template)
+    np.testing.assert_allclose(regressor.template, corner_five_points(face_3d()))
+    torch.save({"net_recon": {k: v for k, v in torch.load(checkpoint)["net_recon"].items() if "layer4" not in k}},
+               tmp_path / "short.pth")
+    with pytest.raises(ValueError, match=r"short\.pth is not Deep3DFaceRecon_pytorch.*missing backbone\.layer4"):
+        load_expression(tmp_path / "short.pth", template)
+    torch.save({"model": {}}, tmp_path / "other.pth")
+    with pytest.raises(ValueError, match=r"other\.pth has no 'net_recon' entry: it should be Deep3DFaceRecon"):
+        load_expression(tmp_path / "other.pth", template)
+    import scipy.io
+
+    scipy.io.savemat(tmp_path / "five.mat", {"lm": np.zeros((5, 3))})
+    with pytest.raises(ValueError, match=r"five\.mat holds 'lm' of shape \(5, 3\), expected 68x3"):
+        load_expression(checkpoint, tmp_path / "five.mat")
+    with pytest.raises(FileNotFoundError, match=r"absent\.mat not found: .*similarity_Lm3D_all\.mat"):
+        load_expression(checkpoint, tmp_path / "absent.mat")
+
+
+def test_alignment_puts_the_standard_face_at_scale_102_in_the_centre():
+    import cv2
+
+    # An off-centre face 120 px per unit near the top of a 640x360 frame, seen from the front.
+    k, centre, height = 120.0, np.array([470.0, 100.0]), 360
+    shape = face_3d()
+    points = centre + k * shape[:, :2] * [1.0, -1.0]
+    frame = np.full((height, 640, 3), 60, np.uint8)
+    five = corner_five_points(points)
+    for x, y in five:
+        cv2.circle(frame, (round(x), round(y)), 4, (255, 255, 255), -1, lineType=cv2.LINE_AA)
+    crop = align_face(frame, points, corner_five_points(shape))
+    assert crop.shape == (224, 224, 3) and crop.dtype == np.uint8
+    # The standard face's point (X, Y) lands at 112 + 102 (X, -Y): y flips, and the frame's pixel
+    # row y counts from the top, Deep3DFaceRecon's y-up landmarks from height - 1, one pixel (at
+    # this scale 102 / 120 of a crop pixel) above.
+    expected = 112 + 102 * corner_five_points(shape)[:, :2] * [1.0, -1.0] - [0.0, 102 / k]
+    bright = crop[..., 0].astype(float) - 60
+    ys, xs = np.mgrid[:224, :224]
+    for ex, ey in expected:
+        near = ((xs - ex) ** 2 + (ys - ey) ** 2 < 8 ** 2) & (bright > 0)
+        centroid = np.array([(xs * bright)[near].sum(), (ys * bright)[near].sum()]) / bright[near].sum()
+        np.testing.assert_allclose(centroid, [ex, ey], atol=1.0)
+    assert crop[:20].max() == 0  # above the frame: black
+    assert (crop[40:] == 60).mean() > 0.9  # inside it: the frame
+
+
+def test_efid_compares_expression_distributions(tmp_path):
+    save_deep3d_files(tmp_path)
+    face_dwpose_files(tmp_path)
+    models, skipped = prepare_models(tmp_path, {}, ["efid"])
+    assert models.metrics() == ["efid", "motion"] and skipped == []
+    person, stranger = textured(1, 8, size=96, motion=0.5), textured(2, 8, size=96, motion=0.5)
+    for name, frames in {"person": person, "shuffled": person[::-1], "stranger": stranger}.items():
+        write_video(tmp_path / f"{name}.mp4", frames, FPS)
+    person_file = tmp_path / "person.mp4"
+
+    def efid(name: str) -> float:
+        rows = evaluate([Case(name, tmp_path / f"{name}.mp4", person_file)], models)
+        assert math.isnan(rows[0].values.get("efid", math.nan)) and rows[1].problem == ""
+        return rows[1].values["efid"]
+
+    same, shuffled, stranger = efid("person"), efid("shuffled"), efid("stranger")
+    assert abs(same) < 1e-6 and stranger > 0.1
+    assert abs(shuffled) < stranger / 100  # frames, not clips: the order does not matter (up to the codec)
+    with pytest.raises(FileNotFoundError, match=r"epoch_20\.pth not found in .*Deep3DFaceRecon_pytorch"):
+        (tmp_path / "epoch_20.pth").unlink()
+        prepare_models(tmp_path, {}, ["efid"])
+
+
 # ---------------------------------------------------------------- identity
 
 
@@ -321,6 +428,8 @@ def test_weights_are_found_by_name_and_missing_ones_named(weights_dir, tmp_path)
     assert chosen == ["fvd", "lpips", "csim", "motion"]
     assert any("skipped sync: needs syncnet_v2.model" in line for line in skipped)
     assert any("skipped fid: needs pt_inception-2015-12-05-6726825d.pth" in line for line in skipped)
+    assert any(line.startswith("skipped efid: needs epoch_20.pth (--deep3d PATH") and "similarity_Lm3D_all.mat" in line
+               for line in skipped)
     with pytest.raises(FileNotFoundError, match=r"pt_inception-2015-12-05-6726825d.pth not found in .*put it at "
                                                 r".*pt_inception-2015-12-05-6726825d.pth or pass --inception PATH"):
         plan(files, ["fid"], weights_dir)

@@ -30,10 +30,10 @@ from .motion import motion_metrics
 NAN = float("nan")
 TOTAL = "TOTAL"
 # The CSV's metric columns of each metric, in order.
-COLUMNS = {"sync": ("sync_offset", "sync_c", "sync_d"), "fid": ("fid",), "fvd": ("fvd",), "lpips": ("lpips",),
-           "csim": ("csim",), "motion": ("pose_error", "eyes_corr", "mouth_corr")}
+COLUMNS = {"sync": ("sync_offset", "sync_c", "sync_d"), "fid": ("fid",), "fvd": ("fvd",), "efid": ("efid",),
+           "lpips": ("lpips",), "csim": ("csim",), "motion": ("pose_error", "eyes_corr", "mouth_corr")}
 # Distribution metrics: measured over every video's frames together, so only in the total row.
-POOLED = ("fid", "fvd")
+POOLED = ("fid", "fvd", "efid")
 
 
 @dataclass
@@ -78,7 +78,8 @@ def _sync(models: Models, video: Video, landmarks: FaceLandmarks, case: Case) ->
 
 
 def measure_case(case: Case, models: Models, features: _Features) -> Row:
-    """Every per-video metric of ``case``; the frames' Inception / I3D features go into ``features``."""
+    """Every per-video metric of ``case``; the frames' Inception / I3D features and expression coefficients
+    go into ``features``."""
     metrics = models.metrics()
     row = Row(case.name, values={c: NAN for m in metrics if m not in POOLED for c in COLUMNS[m]})
     generated, real = read_video(case.generated), read_video(case.real)
@@ -103,8 +104,13 @@ def measure_case(case: Case, models: Models, features: _Features) -> Row:
                 row.values.update(_sync(models, generated, landmarks, case))
             except ValueError as exc:
                 problems.append(f"lip sync not measured: {exc}")
+        real_landmarks = _landmarks(models, real.frames, "real video")
+        if "efid" in metrics:
+            generated_expressions = models.expression(generated.frames, landmarks.points)
+            features.real.append(("efid", models.expression(real.frames, real_landmarks.points)))
+            features.generated.append(("efid", generated_expressions))
         reference = None if case.reference is None else (read_image(case.reference), f"reference {case.reference}")
-        row.values.update(_face_metrics(models, generated.frames, landmarks, real.frames, reference))
+        row.values.update(_face_metrics(models, generated.frames, landmarks, real.frames, real_landmarks, reference))
     except ValueError as exc:
         problems.append(str(exc))
     row.problem = "; ".join(problems)
@@ -118,14 +124,11 @@ def _lpips(models: Models, generated: np.ndarray, real: np.ndarray) -> float:
 
 
 def _face_metrics(models: Models, generated: np.ndarray, landmarks: FaceLandmarks, real: np.ndarray,
-                  reference: tuple[np.ndarray, str] | None) -> dict[str, float]:
+                  real_landmarks: FaceLandmarks, reference: tuple[np.ndarray, str] | None) -> dict[str, float]:
     """CSIM and landmark motion, whichever ``models`` measure; ``reference``: the image CSIM compares with
     and what to call it (default: the first real frame). A ValueError when a face is not found."""
     metrics = models.metrics()
     values: dict[str, float] = {}
-    if "csim" not in metrics and "motion" not in metrics:
-        return values
-    real_landmarks = _landmarks(models, real, "real video")
     if "csim" in metrics:
         if reference is None:
             image, points = real[0], real_landmarks.points[0]
@@ -137,8 +140,8 @@ def _face_metrics(models: Models, generated: np.ndarray, landmarks: FaceLandmark
     return values
 
 
-# What one short generated clip can be measured with: FID and FVD compare distributions over many
-# videos, Sync-C/D needs the clip's sound.
+# What one short generated clip can be measured with: FID, FVD and E-FID compare distributions over
+# many videos, Sync-C/D needs the clip's sound.
 FRAME_METRICS = ("lpips", "csim", "motion")
 
 
@@ -153,7 +156,7 @@ def frame_metrics(models: Models, generated: np.ndarray, real: np.ndarray, refer
         return values, ""
     try:
         landmarks = _landmarks(models, generated, "generated frames")
-        values.update(_face_metrics(models, generated, landmarks, real,
+        values.update(_face_metrics(models, generated, landmarks, real, _landmarks(models, real, "real video"),
                                     None if reference is None else (reference, "reference image")))
     except ValueError as exc:
         return values, str(exc)
@@ -164,14 +167,14 @@ def _pooled(features: _Features, metric: str) -> tuple[float, str]:
     generated = [f for m, f in features.generated if m == metric]
     real = [f for m, f in features.real if m == metric]
     a, b = torch.cat(generated).numpy(), torch.cat(real).numpy()
-    unit = "frames" if metric == "fid" else "16-frame clips"
+    unit = "16-frame clips" if metric == "fvd" else "frames"
     if min(len(a), len(b)) < 2:
         return NAN, f"{metric} not measured: {len(a)} generated and {len(b)} real {unit}, needs at least 2 of each"
     return frechet_distance(a, b), ""
 
 
 def total_row(rows: Sequence[Row], features: _Features, metrics: Sequence[str]) -> Row:
-    """Per-video metrics averaged over the videos that have them; FID and FVD over all frames / clips."""
+    """Per-video metrics averaged over the videos that have them; FID, FVD and E-FID over all frames / clips."""
     total = Row(TOTAL, sum(r.frames for r in rows))
     problems = []
     for metric in metrics:

@@ -11,11 +11,12 @@ import torch
 
 from .weights import WEIGHT_FILES, find_weights, missing_message
 
-METRICS = ("sync", "fid", "fvd", "lpips", "csim", "motion")
+METRICS = ("sync", "fid", "fvd", "efid", "lpips", "csim", "motion")
 NEEDS = {  # the weight files (keys of WEIGHT_FILES) each metric runs
     "sync": ("syncnet", "yolox", "dwpose"),
     "fid": ("inception",),
     "fvd": ("i3d",),
+    "efid": ("deep3d", "lm3d", "yolox", "dwpose"),
     "lpips": ("lpips", "alexnet"),
     "csim": ("arcface", "yolox", "dwpose"),
     "motion": ("yolox", "dwpose"),
@@ -26,18 +27,20 @@ NEEDS = {  # the weight files (keys of WEIGHT_FILES) each metric runs
 class Models:
     """The loaded networks; a metric whose network is None is not measured."""
 
-    dwpose: object | None = None  # landmarks.DWPose: for sync, csim and motion
+    dwpose: object | None = None  # landmarks.DWPose: for sync, efid, csim and motion
     syncnet: torch.nn.Module | None = None
     inception: torch.nn.Module | None = None
     i3d: torch.jit.ScriptModule | None = None
     lpips: torch.nn.Module | None = None
     arcface: object | None = None  # identity.ArcFace
+    expression: object | None = None  # expression.ExpressionRegressor
     device: str = "cpu"
 
     def metrics(self) -> list[str]:
         """The metrics these networks measure, in the CSV's order."""
         has = {"sync": self.syncnet is not None and self.dwpose is not None, "fid": self.inception is not None,
-               "fvd": self.i3d is not None, "lpips": self.lpips is not None,
+               "fvd": self.i3d is not None, "efid": self.expression is not None and self.dwpose is not None,
+               "lpips": self.lpips is not None,
                "csim": self.arcface is not None and self.dwpose is not None, "motion": self.dwpose is not None}
         return [m for m in METRICS if has[m]]
 
@@ -72,6 +75,7 @@ def load_models(files: Mapping[str, Path], metrics: Sequence[str], device: str =
     """The networks ``metrics`` run, loaded from ``files`` (as :func:`find_weights` gives them)."""
     from ..curation.syncnet import load_syncnet
     from ..landmarks import DWPose
+    from .expression import load_expression
     from .fvd import load_i3d
     from .identity import ArcFace
     from .inception import load_inception
@@ -80,7 +84,7 @@ def load_models(files: Mapping[str, Path], metrics: Sequence[str], device: str =
     providers = ["CUDAExecutionProvider", "CPUExecutionProvider"] if torch.device(device).type == "cuda" else None
     wanted = set(metrics)
     models = Models(device=device)
-    if wanted & {"sync", "csim", "motion"}:
+    if wanted & {"sync", "efid", "csim", "motion"}:
         models.dwpose = DWPose(files["yolox"], files["dwpose"], providers)
     if "sync" in wanted:
         models.syncnet = load_syncnet(files["syncnet"], device)
@@ -88,6 +92,8 @@ def load_models(files: Mapping[str, Path], metrics: Sequence[str], device: str =
         models.inception = load_inception(files["inception"], device)
     if "fvd" in wanted:
         models.i3d = load_i3d(files["i3d"], device)
+    if "efid" in wanted:
+        models.expression = load_expression(files["deep3d"], files["lm3d"], device)
     if "lpips" in wanted:
         models.lpips = load_lpips(files["lpips"], files["alexnet"], device)
     if "csim" in wanted:

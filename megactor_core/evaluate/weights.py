@@ -42,6 +42,13 @@ WEIGHT_FILES = {w.key: w for w in [
                "the FVD I3D (Kinetics-400) TorchScript of StyleGAN-V, "
                "https://www.dropbox.com/s/ge9e5ujwgetktms/i3d_torchscript.pt (also Hugging Face "
                "ByteDance/LatentSync-1.6, auxiliary/i3d_torchscript.pt)"),
+    WeightFile("deep3d", "epoch_20.pth",
+               "Deep3DFaceRecon_pytorch's face reconstruction network (checkpoints/face_recon_feat0.2_augment/"
+               "epoch_20.pth), from the Google Drive folder linked under 'Inference with a pre-trained model' in "
+               "https://github.com/sicxu/Deep3DFaceRecon_pytorch"),
+    WeightFile("lm3d", "similarity_Lm3D_all.mat",
+               "the standard 3D face landmarks of Deep3DFaceRecon_pytorch, BFM/similarity_Lm3D_all.mat in "
+               "https://github.com/sicxu/Deep3DFaceRecon_pytorch (in the repository itself)"),
     WeightFile("lpips", "alex.pth",
                "LPIPS v0.1 linear layers for AlexNet, https://github.com/richzhang/PerceptualSimilarity/raw/master/"
                "lpips/weights/v0.1/alex.pth (also inside the lpips pip package, lpips/weights/v0.1/alex.pth)"),
