@@ -4,7 +4,7 @@
         [--reference PORTRAIT] [--audio AUDIO] [--metrics sync,fid,lpips] [--device cuda]
 
 GENERATED and REAL are two video files or two folders of videos matched by name. The CSV has one
-row per video and a TOTAL row (FID and FVD exist only there). Weight files are found in
+row per video and a TOTAL row (FID, FVD and E-FID exist only there). Weight files are found in
 ``--weights DIR`` under their published names or named one by one; a metric whose files are missing
 is skipped with a line saying which file enables it, unless it was asked for with ``--metrics``
 (then it is an error). Nothing is downloaded. The protocol is in docs/evaluation.md.
