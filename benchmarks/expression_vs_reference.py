@@ -50,23 +50,6 @@ def reference_modules(clone: Path) -> tuple[types.ModuleType, types.ModuleType, 
             load("deep3d_models.networks", clone / "models" / "networks.py"))
 
 
-def random_checkpoint(path: Path) -> None:
-    """A seeded random regressor saved as Deep3DFaceRecon saves ``epoch_20.pth``, with trained-looking
-    BatchNorm statistics and heads that spread the random features out."""
-    from megactor_core.evaluate.expression import FaceRegressor
-
-    torch.manual_seed(0)
-    net = FaceRegressor()
-    with torch.no_grad():
-        for bn in (m for m in net.modules() if isinstance(m, torch.nn.BatchNorm2d)):
-            bn.running_mean.normal_(0.0, 0.1)
-            bn.running_var.uniform_(0.5, 2.0)
-            bn.weight.uniform_(1.0, 1.5)
-        for head in net.final_layers:
-            head.weight.normal_(0.0, 1.0)
-    torch.save({"net_recon": net.state_dict()}, path)
-
-
 def faces(count: int) -> list[tuple[np.ndarray, np.ndarray]]:
     """Frames of smooth random colour (various sizes) with 68 landmarks of a face at a random place, size,
     tilt and expression (jitter), some partly outside the frame."""
@@ -93,10 +76,11 @@ def compare(clone: Path, folder: Path) -> list[Row]:
     from PIL import Image
 
     from megactor_core.evaluate.expression import EXPRESSION, align_face, load_expression
+    from megactor_core.stand_ins import random_face_regressor
 
     preprocess, load_mats, networks = reference_modules(clone)
     checkpoint = folder / "epoch_20.pth"
-    random_checkpoint(checkpoint)
+    torch.save({"net_recon": random_face_regressor(seed=0).state_dict()}, checkpoint)
     ours = load_expression(checkpoint, clone / "BFM" / "similarity_Lm3D_all.mat")
     theirs_template = load_mats.load_lm3d(str(clone / "BFM"))
     ref = networks.ReconNetWrapper("resnet50", use_last_fc=False)

@@ -85,3 +85,21 @@ def tiny_vae():
     return AutoencoderKL(in_channels=3, out_channels=3, latent_channels=4, block_out_channels=(8, 8, 8, 8),
                          down_block_types=("DownEncoderBlock2D",) * 4, up_block_types=("UpDecoderBlock2D",) * 4,
                          layers_per_block=1, norm_num_groups=4, sample_size=64).eval()
+
+
+def random_face_regressor(seed: int = 0):
+    """Deep3DFaceRecon's regressor (:class:`~megactor_core.evaluate.expression.FaceRegressor`) with seeded
+    random weights, BatchNorm statistics and scales a trained network could have, and heads that spread
+    the small random features out, so different faces give clearly different coefficients."""
+    from .evaluate.expression import FaceRegressor
+
+    torch.manual_seed(seed)
+    net = FaceRegressor()
+    with torch.no_grad():
+        for bn in (m for m in net.modules() if isinstance(m, torch.nn.BatchNorm2d)):
+            bn.running_mean.normal_(0.0, 0.1)
+            bn.running_var.uniform_(0.5, 2.0)
+            bn.weight.uniform_(1.0, 1.5)
+        for head in net.final_layers:
+            head.weight.normal_(0.0, 1.0)
+    return net.eval()

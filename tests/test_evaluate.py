@@ -22,6 +22,7 @@ from megactor_core.evaluate.lpips import load_lpips, lpips_per_frame
 from megactor_core.evaluate.motion import motion_metrics
 from megactor_core.landmarks import DWPose
 from megactor_core.landmarks.face import mean_face
+from megactor_core.stand_ins import random_face_regressor
 from megactor_core.video_io import write_video
 from tests.synthetic_faces import frontal_face, landmarks_of
 from tests.tiny_models import face_dwpose_files, save_lpips_files
@@ -276,14 +277,7 @@ def save_deep3d_files(folder):
     optimizer's and scheduler's states and without BN step counters) and a similarity_Lm3D_all.mat."""
     import scipy.io
 
-    torch.manual_seed(4)
-    net = FaceRegressor()
-    with torch.no_grad():  # BatchNorm statistics and scales a trained network could have
-        for bn in (m for m in net.modules() if isinstance(m, torch.nn.BatchNorm2d)):
-            bn.running_var.uniform_(0.5, 2.0)
-            bn.weight.uniform_(1.0, 1.5)
-        for head in net.final_layers:  # heads that spread the small random features out
-            head.weight.normal_(0.0, 1.0)
+    net = random_face_regressor(seed=4)
     state = {k: v for k, v in net.state_dict().items() if not k.endswith("num_batches_tracked")}
     optimizer = torch.optim.Adam(net.parameters(), lr=1e-4)
     checkpoint = {"net_recon": state, "opt_00": optimizer.state_dict(),
