@@ -4,7 +4,7 @@
 
 PATH is a clone of https://github.com/sicxu/Deep3DFaceRecon_pytorch; run with a Python that has
 what its ``util/preprocess.py`` and ``models/networks.py`` import (``pip install kornia
-scikit-image "numpy<2"`` beside torch, scipy, Pillow and OpenCV). Insightface's ``arcface_torch``,
+scikit-image "numpy<1.24"`` beside torch, scipy, Pillow and OpenCV). Insightface's ``arcface_torch``,
 which its networks module imports for the training loss only, is replaced by an empty stand-in
 when the clone lacks it. Nothing is downloaded: the regressor has seeded random weights saved as an
 ``epoch_20.pth``; the standard face is the clone's own ``BFM/similarity_Lm3D_all.mat``. Compares
@@ -97,7 +97,10 @@ def compare(clone: Path, folder: Path) -> list[Row]:
         crops_theirs.append(np.asarray(preprocess.align_img(Image.fromarray(frame), flipped, theirs_template)[1]))
         crops_ours.append(align_face(frame, points, ours.template))
     a, b = np.stack(crops_ours).astype(int), np.stack(crops_theirs).astype(int)
-    rows.append(("224x224 crops of 12 frames (256² to 1280x720, faces tilted, 7 crops reaching past the border), uint8",
+    black = b.sum(-1) == 0
+    past = int((black.all(1).any(1) | black.all(2).any(1)).sum())  # a whole black row or column: beyond the frame
+    rows.append((f"224x224 crops of {len(b)} frames (256² to 1280x720, faces tilted, {past} crops reaching past the "
+                 "border), uint8",
                  f"{b.min()} .. {b.max()}", float(np.abs(a - b).max())))
     with torch.inference_mode():
         x = torch.from_numpy(b.astype(np.float32) / 255).permute(0, 3, 1, 2)
