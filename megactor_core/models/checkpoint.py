@@ -51,10 +51,11 @@ def save_checkpoint(model: MegActorSigma, path: str | os.PathLike, *, metadata: 
     return path
 
 
-def read_checkpoint(path: str | os.PathLike, device: torch.device | str = "cpu"
+def read_checkpoint(path: str | os.PathLike, device: torch.device | str = "cpu", *, tensors: bool = True
                     ) -> tuple[MegActorConfig, dict[str, torch.Tensor], dict[str, str]]:
-    """Config, tensors and metadata of a MegActor-Σ checkpoint, with clear errors for other files."""
-    return _read(path, device, tensors=True)
+    """Config, tensors (none read when ``tensors`` is False) and metadata of a MegActor-Σ checkpoint,
+    with clear errors for other files."""
+    return _read(path, device, tensors=tensors)
 
 
 def read_config(path: str | os.PathLike) -> MegActorConfig:

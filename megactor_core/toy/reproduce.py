@@ -78,7 +78,7 @@ def train_all(out: Path, recipe: Recipe) -> tuple[dict[str, Path], list[str]]:
 def export_model(stage3: Path, recipe: Recipe, path: Path) -> Path:
     """The stage-3 model in the demo's form: fp16 (half the size) with the recipe that trained it in
     its metadata, so the bundled file says which run it comes from."""
-    _, _, metadata = read_checkpoint(stage3)
+    _, _, metadata = read_checkpoint(stage3, tensors=False)
     return save_checkpoint(load_checkpoint(stage3), path, dtype=torch.float16,
                            metadata={**metadata, "recipe": json.dumps(dataclasses.asdict(recipe))})
 
