@@ -187,7 +187,8 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=torch.get_num_threads())
     parser.add_argument("--no-write", action="store_true", help="print only; leave RESULTS.md alone")
     parser.add_argument("--profile", action="store_true",
-                        help="print torch.profiler's operator tables of one conditional call of each, then stop")
+                        help="print torch.profiler's operator tables of one conditional call and one guidance step "
+                        "of each, then stop")
     args = parser.parse_args()
     code, why = official_code(args.official)
     if code is None:
@@ -224,6 +225,9 @@ def main() -> None:
         official.reference(ref, t, guided)
         return official.denoise(theirs_latents, t, theirs_driving, audio[0], guided).transpose(1, 2)
 
+    def fresh_reference() -> None:  # our pass: the appearance UNet and its keys/values
+        model._reference(model.encode_reference(ref), t.float(), 1, ref.device)
+
     # Same numbers first: otherwise the timings compare different work.
     rows, checks = [], []  # checks: the largest difference of the outputs
     for guided in (False, True):
@@ -235,11 +239,10 @@ def main() -> None:
         from benchmarks.results import print_profiles
 
         print_profiles({"ours": lambda: ours_call(False), "official": lambda: official.denoise(
-            theirs_latents, t, theirs_driving, audio[0], False)})
+            theirs_latents, t, theirs_driving, audio[0], False),
+            "ours, guidance step": lambda: (fresh_reference(), ours_call(True)),
+            "official, guidance step": lambda: theirs_call(True)})
         return
-
-    def fresh_reference() -> None:  # our pass: the appearance UNet and its keys/values
-        model._reference(model.encode_reference(ref), t.float(), 1, ref.device)
 
     measured = {
         "reference pass (appearance UNet)": alternate(fresh_reference, lambda: official.reference(ref, t, False),
