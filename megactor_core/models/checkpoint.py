@@ -60,7 +60,7 @@ def read_checkpoint(path: str | os.PathLike, device: torch.device | str = "cpu",
 
 def read_config(path: str | os.PathLike) -> MegActorConfig:
     """The config of a MegActor-Σ checkpoint, without reading its tensors."""
-    return _read(path, "cpu", tensors=False)[0]
+    return read_checkpoint(path, tensors=False)[0]
 
 
 def _read(path: str | os.PathLike, device: torch.device | str, tensors: bool
