@@ -125,10 +125,12 @@ def test_init_from_pixart_cli(tmp_path, capsys):
     assert not out.exists()
     pixart.save_pretrained(tmp_path / "pixart" / "transformer")
     code = init_from_pixart.main([str(tmp_path / "pixart"), "--out", str(out), "--audio-dim", "12",
-                                  "--driven-channels", "4", "--no-temporal", "--dtype", "bf16"])
+                                  "--driven-channels", "4", "--no-temporal", "--temporal-modulation",
+                                  "--dtype", "bf16"])
     assert code == 0 and out.is_file()
     model = load_checkpoint(out)
     assert model.config.use_audio and not model.config.use_temporal
+    assert model.config.temporal_modulation  # for the modules stage 3 adds
     assert model.config.num_layers == 3 and model.config.reference_blocks == (0, 1, 2)
     ref_q = model.reference.blocks[1].attn.to_q.weight
     assert torch.equal(ref_q, pixart.transformer_blocks[1].attn1.to_q.weight.to(torch.bfloat16).float())

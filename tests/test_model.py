@@ -184,8 +184,9 @@ def fresh_modules_pair(**changes):
     return base, full
 
 
-def test_fresh_audio_and_temporal_modules_change_nothing():
-    base, full = fresh_modules_pair()
+@pytest.mark.parametrize("modulated", [False, True])
+def test_fresh_audio_and_temporal_modules_change_nothing(modulated):
+    base, full = fresh_modules_pair(temporal_modulation=modulated)
     x = torch.randn(2, 3, 4, 8, 8)
     ref = base.encode_reference(torch.randn(2, 4, 8, 8))
     with torch.no_grad():
@@ -216,8 +217,9 @@ def test_audio_scale_and_frame_alignment():
     torch.testing.assert_close(per_sample[1], out[0])
 
 
-def test_temporal_modules_mix_frames_only_when_trained():
-    base, full = fresh_modules_pair()
+@pytest.mark.parametrize("modulated", [False, True])
+def test_temporal_modules_mix_frames_only_when_trained(modulated):
+    base, full = fresh_modules_pair(temporal_modulation=modulated)
     x = torch.randn(1, 3, 4, 8, 8)
     y = x.clone()
     y[:, 0] += 1.0
@@ -226,6 +228,28 @@ def test_temporal_modules_mix_frames_only_when_trained():
         randomize(full, seed=3)
         assert not torch.allclose(full(x, 5)[:, 1:], full(y, 5)[:, 1:])
     assert [i for i, b in enumerate(full.denoiser.blocks) if b.temporal is not None] == [1]
+
+
+def test_modulated_temporal_module_is_gated_by_the_timestep():
+    """Its shared timestep MLP starts at zero; a gate of -1 switches the module off at that timestep
+    only, which a plain module cannot do."""
+    model = randomize(MegActorSigma(tiny_config(temporal_modulation=True))).eval()
+    shared = model.denoiser.temporal
+    assert shared is not None and sorted(n for n, _ in shared.named_parameters()) == ["linear.bias", "linear.weight"]
+    assert not MegActorSigma(tiny_config(temporal_modulation=True)).denoiser.temporal(torch.randn(2, 32)).any()
+    module = model.denoiser.blocks[1].temporal
+    tokens = torch.randn(3, 16, 32)
+    with torch.no_grad():
+        off = torch.zeros(3, 3, 32) - module.modulation[None]
+        off[:, 2] -= 1  # shift 0, scale 0, gate -1
+        torch.testing.assert_close(module(tokens, 3, off), tokens)
+        assert not torch.allclose(module(tokens, 3, off + 0.5), tokens)
+        x, y = torch.randn(1, 3, 4, 8, 8), torch.randn(1, 3, 4, 8, 8)
+        y[:, 1:] = x[:, 1:]  # frame 0 differs: it reaches frames 1-2 only through the temporal modules
+        for t in (5, 900):
+            assert not torch.allclose(model(x, t)[:, 1:], model(y, t)[:, 1:])
+    with pytest.raises(ValueError, match="temporal modulation"):
+        module(tokens, 3)
 
 
 def test_driven_channels_start_at_zero_and_learn():

@@ -23,7 +23,7 @@ from megactor_core.training.schedule import learning_rate_at
 from megactor_core.training.shards import ShardDataset
 from megactor_core.training.train import TrainingStep, main, train
 from tests.tiny_dataset import write_dataset
-from tests.tiny_models import tiny_config, tiny_vae
+from tests.tiny_models import randomize, tiny_config, tiny_vae
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -90,6 +90,21 @@ def test_three_stages_train_and_chain(dataset, init, tmp_path):
             assert changed and all(".temporal." in k for k in changed)
             assert all(torch.equal(v, old[k]) for k, v in tensors.items() if ".temporal." not in k)
         start = exported
+
+
+def test_stage3_trains_timestep_modulated_temporal_modules(dataset, tmp_path):
+    """A model configured with ``temporal_modulation`` gets the modules and their shared timestep
+    MLP in stage 3, and stage 3 trains exactly those."""
+    stage2 = save_checkpoint(randomize(MegActorSigma(tiny_config(use_temporal=False, temporal_modulation=True))),
+                             tmp_path / "stage2.safetensors")
+    exported = train(settings(3, stage2, dataset, tmp_path / "stage3", steps=3, checkpoint_every=3))
+    file_config, tensors, _ = read_checkpoint(exported)
+    assert file_config.use_temporal and file_config.temporal_modulation
+    start = read_checkpoint(stage2)[1]
+    changed = {k for k, v in tensors.items() if k not in start or not torch.equal(v, start[k])}
+    assert {"denoiser.temporal.linear.weight", "denoiser.blocks.1.temporal.modulation"} <= changed
+    assert all(".temporal." in k for k in changed)
+    assert not tensors["denoiser.temporal.linear.weight"].eq(0).all()  # it learned from zero
 
 
 def test_stage_rules_are_enforced(dataset, init, tmp_path):

@@ -35,11 +35,11 @@ class DiTBlock(nn.Module):
     """
 
     def __init__(self, dim: int, heads: int, mlp_hidden: int, eps: float, *,
-                 audio_dim: int | None = None, temporal: bool = False) -> None:
+                 audio_dim: int | None = None, temporal: bool = False, temporal_modulation: bool = False) -> None:
         super().__init__()
         self.norm1 = nn.LayerNorm(dim, elementwise_affine=False, eps=eps)
         self.attn = Attention(dim, heads)
-        self.temporal = TemporalAttention(dim, heads, eps) if temporal else None
+        self.temporal = TemporalAttention(dim, heads, eps, modulated=temporal_modulation) if temporal else None
         self.audio_attn = AudioAttention(dim, heads, audio_dim, eps) if audio_dim else None
         self.norm2 = nn.LayerNorm(dim, elementwise_affine=False, eps=eps)
         self.mlp = FeedForward(dim, mlp_hidden)
@@ -64,6 +64,7 @@ class DiTBlock(nn.Module):
         mask: torch.Tensor | None = None,
         audio: torch.Tensor | None = None,
         audio_scale: torch.Tensor | float = 1.0,
+        temporal_modulation: torch.Tensor | None = None,
     ) -> torch.Tensor:
         """Run one block on ``x``: ``[B*F, N, D]``.
 
@@ -71,13 +72,14 @@ class DiTBlock(nn.Module):
         ``[V, heads, R, head_dim]`` of the first ``V <= B`` videos, appended to each of their frames'
         own in self-attention (the other videos see none).
         ``mask``: ``[B*F or 1, 1, N, N(+R)]``, boolean (True where a query may attend a key) or
-        additive. ``audio``: ``[B*F, T, audio_dim]``.
+        additive. ``audio``: ``[B*F, T, audio_dim]``. ``temporal_modulation``: ``[B*F, 3, D]`` for a
+        modulated temporal module (:class:`TemporalModulation`).
         """
         shift_msa, scale_msa, gate_msa, shift_mlp, scale_mlp, gate_mlp = self._chunks(modulation)
         h = modulate(self.norm1(x), shift_msa, scale_msa)
         x = x + gate_msa * self.attn(h, mask=mask, extra_kv=reference, extra_group=frames)
         if self.temporal is not None:
-            x = self.temporal(x, frames)
+            x = self.temporal(x, frames, temporal_modulation)
         if self.audio_attn is not None and audio is not None:
             x = self.audio_attn(x, audio, audio_scale)
         h = modulate(self.norm2(x), shift_mlp, scale_mlp)

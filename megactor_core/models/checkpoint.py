@@ -139,6 +139,8 @@ def _addable(key: str, file_config: MegActorConfig) -> bool:
             return True
     if "temporal" in parts and parts[0] == "denoiser" and parts[1] == "blocks":
         return not file_config.has_temporal(int(parts[2]))
+    if parts[:2] == ["denoiser", "temporal"]:  # the temporal modules' shared timestep MLP
+        return not file_config.use_temporal
     return False
 
 

@@ -44,6 +44,10 @@ class MegActorConfig:
     audio_dim: int = 384
     # Temporal attention across frames.
     use_temporal: bool = True
+    # Temporal modules modulated by the timestep (shift, scale and gate from one MLP on the timestep
+    # embedding plus a table per module, adaLN-single's way), so their strength can differ between
+    # noisy and nearly clean steps; off is the plain AnimateDiff-style module (see docs/toy.md).
+    temporal_modulation: bool = False
     # Block indices; None means the paper's choice (last 16 / odd blocks).
     reference_blocks: tuple[int, ...] | None = None
     temporal_blocks: tuple[int, ...] | None = None

@@ -11,6 +11,7 @@ from .block import modulate
 from .config import MegActorConfig
 from .dit import DiTTrunk
 from .reference import ReferenceFeatures
+from .temporal import TemporalModulation
 
 
 class DenoisingTransformer(DiTTrunk):
@@ -24,6 +25,8 @@ class DenoisingTransformer(DiTTrunk):
         self.norm_out = nn.LayerNorm(dim, elementwise_affine=False, eps=config.norm_eps)
         self.final_modulation = nn.Parameter(torch.randn(2, dim) / dim**0.5)
         self.proj_out = nn.Linear(dim, config.patch_size**2 * config.out_channels)
+        modulated = config.use_temporal and config.temporal_modulation
+        self.temporal = TemporalModulation(dim) if modulated else None
 
     def forward(
         self,
@@ -69,6 +72,7 @@ class DenoisingTransformer(DiTTrunk):
         t = self.timesteps(timestep, batch, x.device)
         modulation, embedded = self.time_embed(t, x.dtype)
         modulation = repeat_per_frame(modulation, frames)
+        temporal = None if self.temporal is None else repeat_per_frame(self.temporal(embedded), frames)
         refs = self._reference(reference, batch)
         own_mask, ref_mask = self._masks(attention_mask, batch, frames, rows * cols, refs, x)
         audio, audio_scale = self._audio(audio, audio_scale, batch, frames, x)
@@ -78,6 +82,7 @@ class DenoisingTransformer(DiTTrunk):
                 i, x, modulation, frames=frames,
                 reference=refs.get(i),
                 mask=ref_mask if i in refs else own_mask, audio=audio, audio_scale=audio_scale,
+                temporal_modulation=temporal,
             )
 
         # Tables used outside a layer follow the input: a memory manager may stream the weights.

@@ -26,7 +26,7 @@ class DiTTrunk(nn.Module):
             DiTBlock(
                 dim, config.num_heads, int(dim * config.mlp_ratio), config.norm_eps,
                 audio_dim=config.audio_dim if audio else None,
-                temporal=temporal and config.has_temporal(i),
+                temporal=temporal and config.has_temporal(i), temporal_modulation=config.temporal_modulation,
             )
             for i in range(num_blocks)
         )

@@ -30,6 +30,9 @@ def main(argv: list[str] | None = None) -> int:
                         help="include zero-initialised audio attention (default: yes)")
     parser.add_argument("--temporal", action=argparse.BooleanOptionalAction, default=True,
                         help="include zero-initialised temporal modules (default: yes)")
+    parser.add_argument("--temporal-modulation", action=argparse.BooleanOptionalAction, default=False,
+                        help="temporal modules modulated by the timestep, when stage 3 adds them (default: no; "
+                             "docs/toy.md measures both)")
     parser.add_argument("--audio-dim", type=int, default=384,
                         help="width of the Whisper features (384 for Whisper-tiny; default 384)")
     parser.add_argument("--driven-channels", type=int, default=16,
@@ -43,6 +46,7 @@ def main(argv: list[str] | None = None) -> int:
     def work() -> str:
         state, pixart_config = load_pixart(args.pixart)
         config = config_from_pixart(state, pixart_config, use_audio=args.audio, use_temporal=args.temporal,
+                                    temporal_modulation=args.temporal_modulation,
                                     audio_dim=args.audio_dim, driven_channels=args.driven_channels)
         model = init_from_pixart(state, config)
         path = save_checkpoint(model, args.out, dtype=parse_dtype(args.dtype),

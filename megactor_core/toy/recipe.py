@@ -27,6 +27,7 @@ class Recipe:
     warmup_steps: int = 100  # each stage's
     stage3_clip_frames: int = 8
     stage3_learning_rate: float = 1e-3  # docs/toy.md: 1e-4 and 5e-4 gave the λ ratio less
+    temporal_modulation: bool = False  # stage 3's modules modulated by the timestep (docs/toy.md)
     test_identities: int = 3
     leakage_cases: int = 16
     test_frames: int = 50
@@ -51,4 +52,5 @@ class Recipe:
         return MegActorConfig(num_layers=6, hidden_size=self.width, num_heads=self.heads, patch_size=1,
                               latent_channels=CHANNELS, out_channels=CHANNELS, sample_size=SIZE // 8,
                               driven_channels=16, driven_encoder_channels=(16, 32, 64), use_audio=False,
-                              use_temporal=False, audio_dim=32, vae_scaling_factor=1.0, prediction_type="sample")
+                              use_temporal=False, audio_dim=32, vae_scaling_factor=1.0, prediction_type="sample",
+                              temporal_modulation=self.temporal_modulation)
