@@ -71,6 +71,8 @@ def denoiser_flops(config: MegActorConfig, work: Workload) -> int:
     """FLOPs of one denoiser call on one video window (reference keys/values given, not computed)."""
     n, d, p = work.tokens(config), config.hidden_size, config.patch_size
     flops = work.frames * _linear(n, config.in_channels * p * p, d) + _time_embed(d)
+    if config.use_temporal and config.temporal_modulation:
+        flops += _linear(1, d, 3 * d)  # the temporal modules' shared timestep MLP
     for i in range(config.num_layers):
         flops += work.frames * _block(
             config, n, n if work.reference and i in config.reference_blocks else 0,

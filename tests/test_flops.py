@@ -18,6 +18,7 @@ from tests.tiny_models import tiny_config
 
 @pytest.mark.parametrize("changes, work", [
     ({}, Workload(64, 64, 3, audio_tokens=5)),
+    ({"temporal_modulation": True}, Workload(64, 64, 3, audio_tokens=5)),
     ({"use_temporal": False}, Workload(96, 64, 1, audio_tokens=7)),
     ({"num_layers": 4, "reference_blocks": (0, 3), "temporal_blocks": (0, 2)}, Workload(64, 128, 4)),
 ])
