@@ -7,12 +7,8 @@ from torch import nn
 
 from .attention import Attention
 from .audio_attention import AudioAttention
+from .embeddings import modulate
 from .temporal import TemporalAttention
-
-
-def modulate(x: torch.Tensor, shift: torch.Tensor, scale: torch.Tensor) -> torch.Tensor:
-    """adaLN: ``x * (1 + scale) + shift``."""
-    return x * (1 + scale) + shift
 
 
 class FeedForward(nn.Module):

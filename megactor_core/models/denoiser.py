@@ -7,9 +7,9 @@ from torch import nn
 
 from ..layout import fold_frames, repeat_per_frame, unfold_frames, unpatchify
 from .backbone import reference_videos
-from .block import modulate
 from .config import MegActorConfig
 from .dit import DiTTrunk
+from .embeddings import modulate
 from .reference import ReferenceFeatures
 from .temporal import TemporalModulation
 

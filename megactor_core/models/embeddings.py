@@ -66,6 +66,11 @@ class PatchEmbed(nn.Module):
         return (tokens + self.positions(rows, cols, x.device)).to(tokens.dtype)
 
 
+def modulate(x: torch.Tensor, shift: torch.Tensor, scale: torch.Tensor) -> torch.Tensor:
+    """adaLN: ``x * (1 + scale) + shift``."""
+    return x * (1 + scale) + shift
+
+
 class AdaLNSingle(nn.Module):
     """adaLN-single: one timestep MLP shared by all blocks.
 

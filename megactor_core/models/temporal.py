@@ -7,7 +7,7 @@ from torch import nn
 
 from ..layout import spatial_to_temporal, temporal_to_spatial
 from .attention import Attention
-from .embeddings import sincos_1d
+from .embeddings import modulate, sincos_1d
 
 
 class TemporalModulation(nn.Module):
@@ -52,7 +52,7 @@ class TemporalAttention(nn.Module):
             if modulation is None:
                 raise ValueError("a modulated temporal module needs the temporal modulation of the timestep")
             shift, scale, gate = (self.modulation[None].to(modulation.device) + modulation).chunk(3, dim=1)
-            h = h * (1 + scale) + shift
+            h = modulate(h, shift, scale)
         seq = spatial_to_temporal(h, frames)
         positions = torch.arange(frames, device=x.device)
         seq = seq + sincos_1d(positions, seq.shape[-1]).to(seq.dtype)
