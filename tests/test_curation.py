@@ -94,7 +94,7 @@ def test_measure_clip_and_its_problems(scorers, tmp_path):
     assert (good.frames, good.width, good.height, good.fps, good.has_audio) == (30, 96, 96, 25.0, True)
     assert good.duration == pytest.approx(1.2)
     assert good.face_size > 10 and good.face_size_min <= good.face_size
-    assert 0 <= good.angle_mean <= good.angle_max < 90
+    assert 0 <= good.angle_mean <= good.angle_max + 1e-12 and good.angle_max < 90  # a mean may round past its max
     assert math.isnan(good.sync_c)
     silent = measure_clip(clip(tmp_path / "silent.mp4", sound=False), scorers)
     assert silent.problem == "no audio track" and not math.isnan(silent.face_size)

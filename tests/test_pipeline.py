@@ -123,7 +123,7 @@ def test_guidance_batch_equals_separate_branches(model, codec, monkeypatch, eq2)
 
     monkeypatch.setattr(sampler, "_guided_prediction", separate)
     apart = sample_video(model, codec, reference(), settings, **controls)
-    torch.testing.assert_close(batched, apart, rtol=1e-4, atol=1e-5)
+    torch.testing.assert_close(batched, apart, rtol=1e-4, atol=5e-5)  # one batch of 2 rounds sums otherwise
 
 
 def test_mouth_attention_changes_the_conditional_prediction_only(model, codec):

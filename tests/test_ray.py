@@ -3,8 +3,11 @@ path, and the same resume after a run stopped part-way."""
 
 from __future__ import annotations
 
+import io
 import os
+import tarfile
 
+import numpy as np
 import pytest
 
 os.environ.setdefault("RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER", "0")  # read at import: Ray keeps to 127.0.0.1
@@ -65,8 +68,34 @@ def test_scan_on_ray_equals_local_and_resumes(models, tmp_path):
     assert out.read_bytes() == expected and not Journal(out).path.exists()
 
 
-def dataset_files(folder) -> dict[str, bytes]:
-    return {p.name: p.read_bytes() for p in sorted(folder.iterdir())}
+def dataset_files(folder) -> dict[str, object]:
+    """Each file's bytes, a shard as its members: arrays for ``.npy`` members (compared within float
+    rounding: another process may round a sum differently), bytes for the rest."""
+    files: dict[str, object] = {}
+    for path in sorted(folder.iterdir()):
+        if path.suffix != ".tar":
+            files[path.name] = path.read_bytes()
+            continue
+        with tarfile.open(path) as tar:
+            members = {m.name: tar.extractfile(m).read() for m in tar.getmembers()}
+        files[path.name] = {name: np.load(io.BytesIO(data)) if name.endswith(".npy") else data
+                            for name, data in members.items()}
+    return files
+
+
+def assert_same_dataset(found: dict[str, object], expected: dict[str, object]) -> None:
+    assert found.keys() == expected.keys()
+    for name, value in expected.items():
+        if not isinstance(value, dict):
+            assert found[name] == value, name
+            continue
+        assert found[name].keys() == value.keys(), name
+        for member, data in value.items():
+            if isinstance(data, np.ndarray):
+                np.testing.assert_allclose(found[name][member].astype(np.float64), data.astype(np.float64),
+                                           rtol=1e-3, atol=1e-6, err_msg=f"{name}/{member}")
+            else:
+                assert found[name][member] == data, f"{name}/{member}"
 
 
 def test_preprocess_on_ray_equals_local_and_resumes(models, tmp_path):
@@ -85,7 +114,7 @@ def test_preprocess_on_ray_equals_local_and_resumes(models, tmp_path):
     expected = dataset_files(tmp_path / "local")
     assert sorted(expected) == ["index.json", "preprocess.json", "shard-00000.tar", "shard-00001.tar",
                                 "shard-00002.tar"]
-    assert dataset_files(tmp_path / "ray") == expected
+    assert_same_dataset(dataset_files(tmp_path / "ray"), expected)
 
     videos = find_videos([tmp_path / "videos"])
     out = tmp_path / "resumed"
@@ -95,4 +124,4 @@ def test_preprocess_on_ray_equals_local_and_resumes(models, tmp_path):
     assert sorted(p.name for p in out.glob("shard-*")) == ["shard-00000.tar"]
     summary = preprocess_on_ray(videos, out, models, RayCluster(workers=2), **options)
     assert (summary.shards_kept, summary.shards_written, summary.used, summary.skipped) == (1, 2, 1, 2)
-    assert dataset_files(out) == expected
+    assert_same_dataset(dataset_files(out), expected)
