@@ -315,3 +315,21 @@ def test_steps_benchmark_counts_only_worse_metrics_against_the_reference():
     assert not as_good({**reference, "frame_mae": 0.6}, reference, spread)
     assert not as_good({**reference, "yaw": 0.45}, reference, spread)
     assert as_good({**reference, "yaw": 0.485}, reference, spread)  # within twice the spread
+
+
+def test_target_table_never_rounds_a_value_onto_the_other_side_of_its_goal():
+    """A yaw of 0.4996 printed as 0.50 beside "no" reads as a contradiction; 6.004 as 6.00 beside "no" too."""
+    from megactor_core.toy.evaluate import ALPHAS
+    from megactor_core.toy.report import targets_table
+
+    means = {"visual": {"frame_mae": 6.004, "eyes": 0.51, "yaw": 0.4996, "x": 0.8},
+             "audio": {"mouth~audio": 0.7}, "mixed": {"mouth~audio": 0.69},
+             "lambda=0": {"mouth_std": 0.001}, "lambda=1": {"mouth_std": 0.005},
+             **{f"alpha={a:g}": {"gain": a} for a in ALPHAS}}
+    rows = {line.split(" | ")[0].lstrip("| "): line.split(" | ")[2:] for line in targets_table(means)[2:]}
+    assert rows["frame MAE / 255, visual mode"] == ["6.004", "no |"]
+    assert rows["yaw ~ driver, visual mode"] == ["0.4996", "no |"]
+    assert rows["eyes ~ driver, visual mode"] == ["0.51", "yes |"]
+    assert rows["mouth ~ audio, audio mode"] == ["0.70", "yes |"]  # exactly the goal: met, two decimals
+    assert rows["mouth ~ audio, mixed mode"] == ["0.69", "no |"]
+    assert rows["mouth motion, λ = 1 over λ = 0"] == ["5.00", "yes |"]
