@@ -25,13 +25,15 @@ def _fmt(value: float) -> str:
     return "–" if not np.isfinite(value) else f"{value:.2f}" if abs(value) >= 0.1 else f"{value:.2g}"
 
 
+def _met(value: float, goal: float, at_least: bool) -> bool:
+    return value >= goal if at_least else value <= goal
+
+
 def _fmt_against(value: float, goal: float, at_least: bool) -> str:
     """``_fmt``, with as many more decimals as keep the value on its side of its goal (0.4996 is not 0.50)."""
-    def met(x: float) -> bool:
-        return x >= goal if at_least else x <= goal
-
     text, digits = _fmt(value), 2
-    while np.isfinite(value) and abs(value) >= 0.1 and met(float(text)) != met(value) and digits < 6:
+    while (np.isfinite(value) and abs(value) >= 0.1 and digits < 6
+           and _met(float(text), goal, at_least) != _met(value, goal, at_least)):
         digits += 1
         text = f"{value:.{digits}f}"
     return text
@@ -176,8 +178,8 @@ def targets_table(means: dict[str, dict[str, float]]) -> list[str]:
     rows.append(("mouth motion, λ = 1 over λ = 0", "≥ 5", lambda_ratio(means), 5.0, True))
     gain = alpha_gains(means)
     for what, goal_text, value, goal, at_least in rows:
-        met = value >= goal if at_least else value <= goal
-        lines.append(f"| {what} | {goal_text} | {_fmt_against(value, goal, at_least)} | {'yes' if met else 'no'} |")
+        met = "yes" if _met(value, goal, at_least) else "no"
+        lines.append(f"| {what} | {goal_text} | {_fmt_against(value, goal, at_least)} | {met} |")
     grows = bool(np.all(np.diff(gain) > 0))
     lines.append(f"| head motion (gain on the driver's) grows with α | increasing | "
                  f"{', '.join(_fmt(v) for v in gain)} | {'yes' if grows else 'no'} |")
