@@ -256,7 +256,7 @@ def test_reproduction_runs_end_to_end_at_a_tiny_scale(tmp_path, capsys):
     recipe = ('{"width": 64, "heads": 4, "steps": [3, 3, 2], "identities": 2, "videos_per_identity": 1, '
               '"frames": 50, "clip_frames": 25, '
               '"batch_size": 2, "stage3_clip_frames": 4, "test_identities": 1, "leakage_cases": 2, "test_frames": 10, '
-              '"sample_steps": 2, "lr_schedule": "linear", "warmup_steps": 1}')
+              '"sample_steps": 2, "lr_schedule": "linear", "warmup_steps": 1, "snr_gamma": 0.5}')
     refused = {'{"stpes": [1, 1, 1]}': "--recipe must be a JSON object of Recipe fields",
                '{"steps": [5, 5]}': "three positive step counts",
                '{"width": 100, "heads": 8}': "hidden_size 100 is not divisible by num_heads 8",
@@ -304,7 +304,8 @@ def test_the_bundled_demo_model_is_the_reproductions_stage3():
     assert metadata["stage"] == "3"
     recorded, defaults = json.loads(metadata["recipe"]), json.loads(json.dumps(dataclasses.asdict(Recipe())))
     # The defaults' run; fields added to the recipe since then default to what that run did.
-    assert recorded == {k: defaults[k] for k in recorded} and set(defaults) - set(recorded) <= {"temporal_modulation"}
+    assert recorded == {k: defaults[k] for k in recorded}
+    assert set(defaults) - set(recorded) <= {"temporal_modulation", "snr_gamma"}
 
 
 def test_steps_benchmark_counts_only_worse_metrics_against_the_reference():

@@ -131,3 +131,29 @@ def test_masked_cells_do_not_count():
     kept = objective.loss(output, x0, noise, xt, t, weights)["mse"]
     expected = ((output[:, :, :4] - noise)[..., 2:, :] ** 2).mean()
     assert torch.allclose(kept, expected)
+
+
+@pytest.mark.parametrize("prediction_type", ["epsilon", "v_prediction", "sample"])
+def test_min_snr_weighs_the_clean_latents_error_by_min_snr_gamma(prediction_type):
+    gamma = 5.0
+    objective = DiffusionObjective(prediction_type, snr_gamma=gamma, vlb_weight=0.0)
+    x0, noise = torch.randn(4, 1, 4, 8, 8), torch.randn(4, 1, 4, 8, 8)
+    t = torch.tensor([5, 150, 400, 800])
+    xt = objective.add_noise(x0, noise, t)
+    weights = torch.ones(4, 1, 1, 8, 8)
+    x0_guess = x0 + 0.2 * torch.randn_like(x0)
+    # The output that names x0_guess as the clean latents, in each parametrisation.
+    a, s = objective._at("sqrt_ac", t, xt), objective._at("sqrt_one_minus_ac", t, xt)
+    implied_noise = (xt - a * x0_guess) / s
+    output = {"sample": x0_guess, "epsilon": implied_noise, "v_prediction": a * implied_noise - s * x0_guess}
+    per_sample = torch.stack([objective.loss(output[prediction_type][i:i + 1], x0[i:i + 1], noise[i:i + 1],
+                                             xt[i:i + 1], t[i:i + 1], weights[i:i + 1])["mse"] for i in range(4)])
+    x0_error = ((x0_guess - x0) ** 2).flatten(1).mean(1)
+    snr = (a / s).flatten() ** 2
+    ratio = per_sample / (snr.clamp(max=gamma) * x0_error)
+    assert torch.allclose(ratio, ratio[0].expand(4), rtol=1e-3)  # one shared normalisation
+    weight_table = objective._table["mse_weight"]
+    assert torch.isclose(weight_table.mean(), torch.tensor(1.0, dtype=weight_table.dtype))
+    assert torch.equal(DiffusionObjective(prediction_type)._table["mse_weight"], torch.ones(1000, dtype=torch.float64))
+    with pytest.raises(ValueError, match="snr_gamma"):
+        DiffusionObjective(prediction_type, snr_gamma=-1.0)

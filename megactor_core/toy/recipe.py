@@ -25,6 +25,7 @@ class Recipe:
     learning_rate: float = 1e-3  # docs/toy.md: copies the reference better than 5e-4
     lr_schedule: str = "constant"  # each stage's (training/schedule.py); docs/toy.md: cosine did no better
     warmup_steps: int = 100  # each stage's
+    snr_gamma: float = 0.0  # > 0: Min-SNR-γ timestep weighting of every stage's loss (training/losses.py)
     stage3_clip_frames: int = 8
     stage3_learning_rate: float = 1e-3  # docs/toy.md: 1e-4 and 5e-4 gave the λ ratio less
     temporal_modulation: bool = False  # stage 3's modules modulated by the timestep (docs/toy.md)

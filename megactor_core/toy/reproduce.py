@@ -57,7 +57,7 @@ def train_all(out: Path, recipe: Recipe) -> tuple[dict[str, Path], list[str]]:
             reused.append(name)
         settings = dict(stage=stage, init=str(start), data=str(data), output_dir=str(out / name), steps=steps,
                         batch_size=recipe.batch_size, learning_rate=recipe.learning_rate, weight_decay=0.0,
-                        lr_schedule=recipe.lr_schedule, warmup_steps=recipe.warmup_steps,
+                        lr_schedule=recipe.lr_schedule, warmup_steps=recipe.warmup_steps, snr_gamma=recipe.snr_gamma,
                         mixed_precision="no", gradient_checkpointing=False, num_workers=0, log_every=50,
                         checkpoint_every=max(steps // 4, 1), preview_every=0, seed=recipe.seed,
                         ema_decay=1 - 5 / max(steps, 10))  # exports the average over about the last fifth of the run

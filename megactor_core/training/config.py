@@ -87,6 +87,7 @@ class TrainConfig:
     ema_decay: float = 0.0  # 0 = no EMA; e.g. 0.9999
     vlb_weight: float = 1.0  # PixArt-α's learned-variance term (when the model outputs 2x channels)
     zero_terminal_snr: bool = False  # needs a v-prediction model
+    snr_gamma: float = 0.0  # > 0: Min-SNR-γ timestep weighting of the loss (losses.py); 0 = uniform
     seed: int = 0
     num_workers: int = 2
     log_every: int = 10

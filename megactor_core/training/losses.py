@@ -21,9 +21,15 @@ class DiffusionObjective:
     rescaled to zero terminal SNR) for a model that predicts ``prediction_type``."""
 
     def __init__(self, prediction_type: str = "epsilon", *, zero_terminal_snr: bool = False,
-                 vlb_weight: float = 1.0) -> None:
+                 vlb_weight: float = 1.0, snr_gamma: float = 0.0) -> None:
+        """``snr_gamma`` > 0 weighs each timestep's MSE by Min-SNR-γ (Hang et al. 2023): as a loss on the
+        clean latents, ``min(SNR, γ)``, so noisy steps count less and nearly clean ones (where the
+        details are drawn) more; the weights are divided by their mean over the timesteps, so the loss
+        keeps its scale and gradient clipping its meaning."""
         from diffusers import DDPMScheduler
 
+        if snr_gamma < 0:
+            raise ValueError(f"snr_gamma must be >= 0 (0: every timestep weighs the same), got {snr_gamma}")
         if zero_terminal_snr and prediction_type != "v_prediction":
             raise ValueError("zero_terminal_snr needs a v-prediction model (prediction_type 'v_prediction'); "
                              f"this one predicts {prediction_type!r}")
@@ -42,6 +48,7 @@ class DiffusionObjective:
             "posterior_log_var": torch.cat([posterior_variance[1:2], posterior_variance[1:]]).log(),
             "mean_coef_x0": betas * previous.sqrt() / (1 - alphas_cumprod),
             "mean_coef_xt": (1 - previous) * (1 - betas).sqrt() / (1 - alphas_cumprod),
+            "mse_weight": _min_snr_weights(alphas_cumprod, prediction_type, snr_gamma),
         }
 
     def _at(self, name: str, t: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
@@ -76,7 +83,8 @@ class DiffusionObjective:
         prediction = output[:, :, :channels]
         weights = weights.expand_as(x0)
         total = weights.sum().clamp_min(1e-8)
-        mse = (weights * (prediction - self.target(x0, noise, t)) ** 2).sum() / total
+        squared = (prediction - self.target(x0, noise, t)) ** 2
+        mse = (weights * self._at("mse_weight", t, x0) * squared).sum() / total
         terms = {"mse": mse}
         if output.shape[2] == 2 * channels and self.vlb_weight:
             vlb = self._vlb(prediction.detach(), output[:, :, channels:], x0, xt, t)
@@ -98,6 +106,18 @@ class DiffusionObjective:
         nll = -_discretised_gaussian_log_likelihood(x0, model_mean, 0.5 * model_log_var)
         first = (t == 0).reshape(-1, *([1] * (xt.ndim - 1)))
         return torch.where(first, nll, kl) / math.log(2.0)
+
+
+def _min_snr_weights(alphas_cumprod: torch.Tensor, prediction_type: str, gamma: float) -> torch.Tensor:
+    """Per-timestep weights of the MSE on ``prediction_type``'s target that make it Min-SNR-γ's loss
+    on the clean latents, ``min(SNR, γ)`` (ε: divided by SNR, v: by SNR + 1), normalised to mean 1;
+    all ones when ``gamma`` is 0."""
+    if not gamma:
+        return torch.ones_like(alphas_cumprod)
+    snr = alphas_cumprod / (1 - alphas_cumprod)
+    on_x0 = snr.clamp(max=gamma)
+    weights = {"sample": on_x0, "epsilon": on_x0 / snr, "v_prediction": on_x0 / (snr + 1)}[prediction_type]
+    return weights / weights.mean()
 
 
 def _discretised_gaussian_log_likelihood(x: torch.Tensor, mean: torch.Tensor, log_scale: torch.Tensor

@@ -139,7 +139,7 @@ def train(config: TrainConfig, *, callback: Callback | None = None) -> Path:
     optimizer = torch.optim.AdamW(trained.values(), lr=config.learning_rate, weight_decay=config.weight_decay)
     ema = EMA(trained, config.ema_decay) if config.ema_decay and accelerator.is_main_process else None
     objective = DiffusionObjective(model.config.prediction_type, zero_terminal_snr=config.zero_terminal_snr,
-                                   vlb_weight=config.vlb_weight)
+                                   vlb_weight=config.vlb_weight, snr_gamma=config.snr_gamma)
     step_module = TrainingStep(model, objective, encoders_train=config.stage < 3,
                                unexplained_weight=config.mix.unexplained_weight)
 
