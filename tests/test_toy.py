@@ -260,6 +260,7 @@ def test_reproduction_runs_end_to_end_at_a_tiny_scale(tmp_path, capsys):
     refused = {'{"stpes": [1, 1, 1]}': "--recipe must be a JSON object of Recipe fields",
                '{"steps": [5, 5]}': "three positive step counts",
                '{"width": 100, "heads": 8}': "hidden_size 100 is not divisible by num_heads 8",
+               '{"snr_gamma": -1}': "snr_gamma must be >= 0",
                '{"steps": [5, 5, 2], "warmup_steps": 2}':
                    "warmup_steps must be in [0, the shortest stage's steps), got 2"}
     for bad, message in refused.items():

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from ..models import MegActorConfig
+from ..training.losses import DiffusionObjective
 from .codec import CHANNELS
 
 SIZE = 64
@@ -44,6 +45,7 @@ class Recipe:
             raise ValueError(f"warmup_steps must be in [0, the shortest stage's steps), got {self.warmup_steps} "
                              f"with steps {self.steps}")
         self.model_config()  # a width the heads do not divide fails here, before any data is written
+        DiffusionObjective(self.model_config().prediction_type, snr_gamma=self.snr_gamma)  # so does a bad snr_gamma
 
     def model_config(self) -> MegActorConfig:
         """The stage-1 model: 6 PixArt-α blocks of ``width`` on the 8x8 DCT cells of 64x64 frames (patch 1).
