@@ -256,11 +256,12 @@ def test_reproduction_runs_end_to_end_at_a_tiny_scale(tmp_path, capsys):
     recipe = ('{"width": 64, "heads": 4, "steps": [3, 3, 2], "identities": 2, "videos_per_identity": 1, '
               '"frames": 50, "clip_frames": 25, '
               '"batch_size": 2, "stage3_clip_frames": 4, "test_identities": 1, "leakage_cases": 2, "test_frames": 10, '
-              '"sample_steps": 2, "lr_schedule": "linear", "warmup_steps": 1, "snr_gamma": 0.5}')
+              '"sample_steps": 2, "lr_schedule": "linear", "warmup_steps": 1, "snr_gamma": 0.5, "mix": [0.3, 0.2, 0.5]}')
     refused = {'{"stpes": [1, 1, 1]}': "--recipe must be a JSON object of Recipe fields",
                '{"steps": [5, 5]}': "three positive step counts",
                '{"width": 100, "heads": 8}': "hidden_size 100 is not divisible by num_heads 8",
                '{"snr_gamma": -1}': "snr_gamma must be >= 0",
+               '{"mix": [0, 0, 0]}': "mix must be three non-negative shares",
                '{"steps": [5, 5, 2], "warmup_steps": 2}':
                    "warmup_steps must be in [0, the shortest stage's steps), got 2"}
     for bad, message in refused.items():
@@ -283,6 +284,10 @@ def test_reproduction_runs_end_to_end_at_a_tiny_scale(tmp_path, capsys):
         assert (config.hidden_size, config.num_heads) == (64, 4)  # the recipe's model
         rates = [json.loads(line)["lr"] for line in (tmp_path / "runs" / run / "log.jsonl").read_text().splitlines()]
         assert rates[-1] == 0.0  # the recipe's schedule: linear decay to 0 at each stage's last step
+        mix = json.loads((tmp_path / "runs" / run / "config.json").read_text())["mix"]
+        if run != "stage1":  # stage 1 has no audio, so no modality mix
+            assert [mix["visual"], mix["audio"], mix["mixed"]] == [0.3, 0.2, 0.5]
+            assert mix["mixed_keep"] == ("both" if run == "ablation" else "eyes")
     # The stage-3 model in the demo's form: fp16, with the recipe that trained it.
     config, tensors, metadata = read_checkpoint(tmp_path / TOY_CHECKPOINT.name)
     assert config == read_config(tmp_path / "runs" / "stage3" / "megactor_sigma_stage3.safetensors")
@@ -306,7 +311,7 @@ def test_the_bundled_demo_model_is_the_reproductions_stage3():
     recorded, defaults = json.loads(metadata["recipe"]), json.loads(json.dumps(dataclasses.asdict(Recipe())))
     # The defaults' run; fields added to the recipe since then default to what that run did.
     assert recorded == {k: defaults[k] for k in recorded}
-    assert set(defaults) - set(recorded) <= {"temporal_modulation", "snr_gamma"}
+    assert set(defaults) - set(recorded) <= {"temporal_modulation", "snr_gamma", "mix"}
 
 
 def test_steps_benchmark_counts_only_worse_metrics_against_the_reference():

@@ -27,6 +27,8 @@ class Recipe:
     lr_schedule: str = "constant"  # each stage's (training/schedule.py); docs/toy.md: cosine did no better
     warmup_steps: int = 100  # each stage's
     snr_gamma: float = 0.0  # > 0: Min-SNR-γ timestep weighting of every stage's loss (training/losses.py)
+    # Stages 2 and 3's share of visual, audio and mixed samples (the ablation's too); the paper's 10/20/70.
+    mix: tuple[float, float, float] = (0.1, 0.2, 0.7)
     stage3_clip_frames: int = 8
     stage3_learning_rate: float = 1e-3  # docs/toy.md: 1e-4 and 5e-4 gave the λ ratio less
     temporal_modulation: bool = False  # stage 3's modules modulated by the timestep (docs/toy.md)
@@ -44,6 +46,8 @@ class Recipe:
         if not 0 <= self.warmup_steps < min(self.steps):
             raise ValueError(f"warmup_steps must be in [0, the shortest stage's steps), got {self.warmup_steps} "
                              f"with steps {self.steps}")
+        if len(self.mix) != 3 or min(self.mix) < 0 or sum(self.mix) <= 0:
+            raise ValueError(f"mix must be three non-negative shares (visual, audio, mixed), not all 0, got {self.mix}")
         self.model_config()  # a width the heads do not divide fails here, before any data is written
         DiffusionObjective(self.model_config().prediction_type, snr_gamma=self.snr_gamma)  # so does a bad snr_gamma
 

@@ -65,13 +65,14 @@ def train_all(out: Path, recipe: Recipe) -> tuple[dict[str, Path], list[str]]:
         return train(TrainConfig.from_dict(settings))
 
     s1, s2, s3 = recipe.steps
+    mix = dict(zip(("visual", "audio", "mixed"), recipe.mix))
     trained = {"stage1": run(1, init, "stage1", s1)}
-    trained["stage2"] = run(2, trained["stage1"], "stage2", s2)
+    trained["stage2"] = run(2, trained["stage1"], "stage2", s2, mix=mix)
     # Without modality decoupling: mixed samples show the whole face (mouth included) beside the audio.
-    trained["ablation"] = run(2, trained["stage1"], "ablation", s2, mix=dict(mixed_keep="both"))
+    trained["ablation"] = run(2, trained["stage1"], "ablation", s2, mix=dict(mix, mixed_keep="both"))
     trained["stage3"] = run(3, trained["stage2"], "stage3", s3, batch_size=max(recipe.batch_size // 4, 1),
                             learning_rate=recipe.stage3_learning_rate,
-                            mix=dict(clip_frames=recipe.stage3_clip_frames))
+                            mix=dict(mix, clip_frames=recipe.stage3_clip_frames))
     return trained, reused
 
 
@@ -92,8 +93,7 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     try:
         changes = json.loads(args.recipe) if args.recipe else {}
-        if "steps" in changes:
-            changes["steps"] = tuple(changes["steps"])
+        changes = {name: tuple(value) if isinstance(value, list) else value for name, value in changes.items()}
         recipe = dataclasses.replace(Recipe(), **changes)
     except (ValueError, TypeError, AttributeError) as exc:
         fields = ", ".join(f.name for f in dataclasses.fields(Recipe))
