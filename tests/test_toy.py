@@ -256,12 +256,14 @@ def test_reproduction_runs_end_to_end_at_a_tiny_scale(tmp_path, capsys):
     recipe = ('{"width": 64, "heads": 4, "steps": [3, 3, 2], "identities": 2, "videos_per_identity": 1, '
               '"frames": 50, "clip_frames": 25, '
               '"batch_size": 2, "stage3_clip_frames": 4, "test_identities": 1, "leakage_cases": 2, "test_frames": 10, '
-              '"sample_steps": 2, "lr_schedule": "linear", "warmup_steps": 1, "snr_gamma": 0.5, "mix": [0.3, 0.2, 0.5]}')
+              '"sample_steps": 2, "lr_schedule": "linear", "warmup_steps": 1, "snr_gamma": 0.5, '
+              '"mix": [0.3, 0.2, 0.5]}')
     refused = {'{"stpes": [1, 1, 1]}': "--recipe must be a JSON object of Recipe fields",
                '{"steps": [5, 5]}': "three positive step counts",
                '{"width": 100, "heads": 8}': "hidden_size 100 is not divisible by num_heads 8",
                '{"snr_gamma": -1}': "snr_gamma must be >= 0",
-               '{"mix": [0, 0, 0]}': "mix must be three non-negative shares",
+               '{"mix": [0.5, 0.5]}': "mix must be three shares (visual, audio, mixed)",
+               '{"mix": [0, 0, 0]}': "mix.visual/audio/mixed must be non-negative and not all 0",
                '{"steps": [5, 5, 2], "warmup_steps": 2}':
                    "warmup_steps must be in [0, the shortest stage's steps), got 2"}
     for bad, message in refused.items():

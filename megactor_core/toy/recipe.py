@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from ..models import MegActorConfig
+from ..training.config import MixConfig, TrainConfig
 from ..training.losses import DiffusionObjective
 from .codec import CHANNELS
 
@@ -46,10 +47,11 @@ class Recipe:
         if not 0 <= self.warmup_steps < min(self.steps):
             raise ValueError(f"warmup_steps must be in [0, the shortest stage's steps), got {self.warmup_steps} "
                              f"with steps {self.steps}")
-        if len(self.mix) != 3 or min(self.mix) < 0 or sum(self.mix) <= 0:
-            raise ValueError(f"mix must be three non-negative shares (visual, audio, mixed), not all 0, got {self.mix}")
+        if len(self.mix) != 3:
+            raise ValueError(f"mix must be three shares (visual, audio, mixed), got {self.mix}")
         self.model_config()  # a width the heads do not divide fails here, before any data is written
         DiffusionObjective(self.model_config().prediction_type, snr_gamma=self.snr_gamma)  # so does a bad snr_gamma
+        TrainConfig(stage=2, init="", data="", output_dir="", mix=MixConfig(*self.mix))  # and bad shares of the mix
 
     def model_config(self) -> MegActorConfig:
         """The stage-1 model: 6 PixArt-α blocks of ``width`` on the 8x8 DCT cells of 64x64 frames (patch 1).

@@ -25,7 +25,7 @@ import torch
 
 from ..demo import TOY_CHECKPOINT
 from ..models import MegActorSigma, load_checkpoint, read_checkpoint, save_checkpoint
-from ..training.config import TrainConfig
+from ..training.config import MODALITIES, TrainConfig
 from ..training.train import train
 from .evaluate import evaluate
 from .face import Identity
@@ -65,7 +65,7 @@ def train_all(out: Path, recipe: Recipe) -> tuple[dict[str, Path], list[str]]:
         return train(TrainConfig.from_dict(settings))
 
     s1, s2, s3 = recipe.steps
-    mix = dict(zip(("visual", "audio", "mixed"), recipe.mix))
+    mix = dict(zip(MODALITIES, recipe.mix, strict=True))
     trained = {"stage1": run(1, init, "stage1", s1)}
     trained["stage2"] = run(2, trained["stage1"], "stage2", s2, mix=mix)
     # Without modality decoupling: mixed samples show the whole face (mouth included) beside the audio.
