@@ -245,7 +245,7 @@ def test_demo_renders_the_toy_model_and_hands_real_models_to_infer(tmp_path, cap
 
 
 def test_reproduction_runs_end_to_end_at_a_tiny_scale(tmp_path, capsys):
-    """The one command trains all four runs, evaluates and writes the report with its plots and videos."""
+    """The one command trains all five runs, evaluates and writes the report with its plots and videos."""
     import cv2
 
     from megactor_core.demo import TOY_CHECKPOINT
@@ -257,13 +257,15 @@ def test_reproduction_runs_end_to_end_at_a_tiny_scale(tmp_path, capsys):
               '"frames": 50, "clip_frames": 25, '
               '"batch_size": 2, "stage3_clip_frames": 4, "test_identities": 1, "leakage_cases": 2, "test_frames": 10, '
               '"sample_steps": 2, "lr_schedule": "linear", "warmup_steps": 1, "snr_gamma": 0.5, '
-              '"mix": [0.3, 0.2, 0.5]}')
+              '"mix": [0.3, 0.2, 0.5], "stage2_train_only": ["audio_attn"]}')
     refused = {'{"stpes": [1, 1, 1]}': "--recipe must be a JSON object of Recipe fields",
                '{"steps": [5, 5]}': "three positive step counts",
                '{"width": 100, "heads": 8}': "hidden_size 100 is not divisible by num_heads 8",
                '{"snr_gamma": -1}': "snr_gamma must be >= 0",
                '{"mix": [0.5, 0.5]}': "mix must be three shares (visual, audio, mixed)",
                '{"mix": [0, 0, 0]}': "mix.visual/audio/mixed must be non-negative and not all 0",
+               '{"stage2_train_only": "audio_attn"}': "train_only must be a list, each a string, got 'audio_attn'",
+               '{"stage2_train_only": ["adio_attn"]}': "train_only ['adio_attn'] names none of the parameters stage 2",
                '{"steps": [5, 5, 2], "warmup_steps": 2}':
                    "warmup_steps must be in [0, the shortest stage's steps), got 2"}
     for bad, message in refused.items():
@@ -280,9 +282,9 @@ def test_reproduction_runs_end_to_end_at_a_tiny_scale(tmp_path, capsys):
     for plot in ("audio_mouth.png", "visual_pose.png", "alpha.png", "lambda.png"):
         assert cv2.imread(str(tmp_path / plot)).shape == (340, 640, 3)
     assert read_video(tmp_path / "sample_mixed.mp4").frames.shape == (10, 128, 384, 3)
-    for run in ("stage1", "stage2", "ablation", "stage3"):
+    for run in ("stage1", "stage2", "decoupled", "ablation", "stage3"):
         config = read_config(tmp_path / "runs" / run /
-                             f"megactor_sigma_stage{run[-1] if run != 'ablation' else 2}.safetensors")
+                             f"megactor_sigma_stage{run[-1] if run[-1].isdigit() else 2}.safetensors")
         assert (config.hidden_size, config.num_heads) == (64, 4)  # the recipe's model
         rates = [json.loads(line)["lr"] for line in (tmp_path / "runs" / run / "log.jsonl").read_text().splitlines()]
         assert rates[-1] == 0.0  # the recipe's schedule: linear decay to 0 at each stage's last step
@@ -290,6 +292,11 @@ def test_reproduction_runs_end_to_end_at_a_tiny_scale(tmp_path, capsys):
         if run != "stage1":  # stage 1 has no audio, so no modality mix
             assert [mix["visual"], mix["audio"], mix["mixed"]] == [0.3, 0.2, 0.5]
             assert mix["mixed_keep"] == ("both" if run == "ablation" else "eyes")
+    # The model's stage 2 trained only the audio attention; the leakage study's pair trained every weight.
+    stage1 = read_checkpoint(tmp_path / "runs" / "stage1" / "megactor_sigma_stage1.safetensors")[1]
+    for run, kept in (("stage2", True), ("decoupled", False)):
+        tensors = read_checkpoint(tmp_path / "runs" / run / "megactor_sigma_stage2.safetensors")[1]
+        assert all(torch.equal(v, tensors[k]) for k, v in stage1.items()) == kept, run
     # The stage-3 model in the demo's form: fp16, with the recipe that trained it.
     config, tensors, metadata = read_checkpoint(tmp_path / TOY_CHECKPOINT.name)
     assert config == read_config(tmp_path / "runs" / "stage3" / "megactor_sigma_stage3.safetensors")
@@ -299,7 +306,8 @@ def test_reproduction_runs_end_to_end_at_a_tiny_scale(tmp_path, capsys):
     clock = (tmp_path / "runs" / "train_seconds.json").read_text()
     assert reproduce.main(["--out", str(tmp_path), "--recipe", recipe]) == 0
     assert (tmp_path / "runs" / "train_seconds.json").read_text() == clock
-    assert "reused the finished runs stage1, stage2, ablation, stage3" in (tmp_path / "REPORT.md").read_text()
+    reused = "reused the finished runs stage1, stage2, decoupled, ablation, stage3"
+    assert reused in (tmp_path / "REPORT.md").read_text()
 
 
 def test_the_bundled_demo_model_is_the_reproductions_stage3():
@@ -313,7 +321,7 @@ def test_the_bundled_demo_model_is_the_reproductions_stage3():
     recorded, defaults = json.loads(metadata["recipe"]), json.loads(json.dumps(dataclasses.asdict(Recipe())))
     # The defaults' run; fields added to the recipe since then default to what that run did.
     assert recorded == {k: defaults[k] for k in recorded}
-    assert set(defaults) - set(recorded) <= {"temporal_modulation", "snr_gamma", "mix"}
+    assert set(defaults) - set(recorded) <= {"temporal_modulation", "snr_gamma", "mix", "stage2_train_only"}
 
 
 def test_steps_benchmark_counts_only_worse_metrics_against_the_reference():

@@ -107,6 +107,22 @@ def test_stage3_trains_timestep_modulated_temporal_modules(dataset, tmp_path):
     assert not tensors["denoiser.temporal.linear.weight"].eq(0).all()  # it learned from zero
 
 
+def test_train_only_narrows_the_stage_to_the_named_parameters(dataset, init, tmp_path):
+    """Stage 2 with ``train_only: [audio_attn]`` changes the audio attention and leaves every stage-1
+    weight bit-identical; a name matching none of the stage's parameters is refused before training."""
+    exported = train(settings(2, init, dataset, tmp_path / "audio", steps=3, checkpoint_every=3,
+                              train_only=["audio_attn"]))
+    start = read_checkpoint(init)[1]
+    tensors = read_checkpoint(exported)[1]
+    changed = {k for k, v in tensors.items() if k not in start or not torch.equal(v, start[k])}
+    assert changed and all(".audio_attn." in k for k in changed)
+    assert any(k.endswith("audio_attn.attn.to_out.weight") and tensors[k].abs().sum() > 0 for k in changed)
+    with pytest.raises(ValueError, match=r"train_only \['audio_atn'\] names none of the parameters stage 2"):
+        train(settings(2, init, dataset, tmp_path / "typo", train_only=["audio_atn"]))
+    with pytest.raises(ValueError, match="stage 3 trains"):  # stage 3 trains only the temporal modules
+        train(settings(3, exported, dataset, tmp_path / "s3", train_only=["audio_attn"]))
+
+
 def test_stage_rules_are_enforced(dataset, init, tmp_path):
     with_audio = save_checkpoint(MegActorSigma(tiny_config()), tmp_path / "full.safetensors")
     with pytest.raises(ValueError, match="--no-audio --no-temporal"):
@@ -330,14 +346,16 @@ def test_config_values_are_read_as_their_types(tmp_path, capsys):
     is an error naming the key, the value and the type (also from the command line)."""
     config = REPO / "megactor_core" / "training" / "configs" / "stage1.yaml"
     read = TrainConfig.from_yaml(config, ["learning_rate=1e-3", "weight_decay=3e-2", "steps=2e3", "mixed_precision=no",
-                                          "augment.scale=[0.9, 1]"])
+                                          "augment.scale=[0.9, 1]", "train_only=[audio_attn, temporal]"])
+    assert read.train_only == ("audio_attn", "temporal")
     assert (read.learning_rate, read.weight_decay, read.steps, read.mixed_precision) == (1e-3, 3e-2, 2000, "no")
     assert read.augment.scale == (0.9, 1.0) and isinstance(read.steps, int)
     for override, message in [("learning_rate=fast", "learning_rate must be a number, got 'fast' (str)"),
                               ("steps=2.5", "steps must be a whole number, got 2.5 (float)"),
                               ("gradient_checkpointing=maybe", "gradient_checkpointing must be true or false"),
                               ("mix.regions={eyes: lots}", "mix.regions must be a mapping of a string to a number"),
-                              ("preview_vae=3", "preview_vae must be a string or null, got 3 (int)")]:
+                              ("preview_vae=3", "preview_vae must be a string or null, got 3 (int)"),
+                              ("train_only=audio_attn", "train_only must be a list, each a string, got 'audio_attn'")]:
         with pytest.raises(ValueError, match=re.escape(message)):
             TrainConfig.from_yaml(config, [override])
         assert main(["--config", str(config), "--set", override]) == 2

@@ -175,7 +175,7 @@ def leakage_study(trained: dict[str, Path], recipe: Recipe, cases: list[HeldOutC
     """Mixed mode with the driver's mouth saying something else than the speech: per case, how much the
     generated mouth follows the speech and the driver, for the decoupled stage-2 model and the ablation,
     with the driver face-dropped to the eyes (the paper's mixed mode) and to eyes and mouth."""
-    models = {"decoupled": Sampler(trained["stage2"], recipe), "ablation": Sampler(trained["ablation"], recipe)}
+    models = {"decoupled": Sampler(trained["decoupled"], recipe), "ablation": Sampler(trained["ablation"], recipe)}
     study: dict[str, dict[str, list]] = {row: {"mouth~audio": [], "mouth~driver": []} for row in LEAKAGE_ROWS}
     for k, case in enumerate(cases):
         log.info("leakage case %d of %d", k + 1, len(cases))

@@ -258,7 +258,7 @@ def write_report(out: Path, recipe: Recipe, results: dict, *, train_seconds: flo
         "",
         f"- Machine: {platform.processor() or platform.machine()}, {torch.get_num_threads()} torch threads, "
         f"torch {torch.__version__}.",
-        f"- Training (stages 1, 2, 3 and the stage-2 ablation, with the dataset): {train_seconds / 60:.1f} min"
+        f"- Training (the dataset, stages 1, 2, 3 and the leakage study's stage-2 runs): {train_seconds / 60:.1f} min"
         + (f" (summed over invocations; this one reused the finished runs {', '.join(reused)})" if reused else "")
         + f"; evaluation {eval_seconds / 60:.1f} min.",
         f"- Recipe: {recipe_text}.",
@@ -295,9 +295,12 @@ def write_report(out: Path, recipe: Recipe, results: dict, *, train_seconds: flo
         "The driver's mouth says one thing, the speech another. `keep=both` shows the driver's mouth,",
         "`keep=eyes` hides it, but not the jaw, which drops as the driver's mouth opens (the toy face's",
         "leakage channel, as in real faces). The ablation was trained with mixed samples showing the whole",
-        "face (`mix.mixed_keep: both`), the decoupled model with eyes only, as the paper does. Mean over",
-        f"{results['leakage_cases']} held-out cases [95 % percentile-bootstrap interval of the mean]; the last",
-        "rows are paired per case.",
+        "face (`mix.mixed_keep: both`), the decoupled model with eyes only, as the paper does. Both train",
+        "every weight in stage 2, as the paper's stage 2 does"
+        + (f" (the model's own stage 2 trains only those named {', '.join(recipe.stage2_train_only)}, "
+           "`stage2_train_only`)" if recipe.stage2_train_only else " (the model's own stage 2 is the decoupled one)")
+        + f". Mean over {results['leakage_cases']} held-out cases [95 % percentile-bootstrap interval of the",
+        "mean]; the last rows are paired per case.",
         "",
         *_leakage_table(results["leakage"]),
         "",

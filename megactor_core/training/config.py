@@ -88,6 +88,9 @@ class TrainConfig:
     vlb_weight: float = 1.0  # PixArt-α's learned-variance term (when the model outputs 2x channels)
     zero_terminal_snr: bool = False  # needs a v-prediction model
     snr_gamma: float = 0.0  # > 0: Min-SNR-γ timestep weighting of the loss (losses.py); 0 = uniform
+    # Train only those of the stage's parameters whose names contain one of these, e.g. ["audio_attn"] in
+    # stage 2 keeps stage 1's visual control as it was; empty = all the stage trains.
+    train_only: tuple[str, ...] = ()
     seed: int = 0
     num_workers: int = 2
     log_every: int = 10
@@ -235,7 +238,11 @@ def _typed(value: Any, kind: Any) -> Any:
             raise TypeError(value)
         return value
     if origin is tuple:
-        if not isinstance(value, list | tuple) or len(value) != len(args):
+        if not isinstance(value, list | tuple):
+            raise TypeError(value)
+        if args[-1] is Ellipsis:  # tuple[X, ...]: any length
+            return tuple(_typed(v, args[0]) for v in value)
+        if len(value) != len(args):
             raise TypeError(value)
         return tuple(_typed(v, a) for v, a in zip(value, args, strict=True))
     if origin is dict:
@@ -251,6 +258,8 @@ def _describe(kind: Any) -> str:
     if type(None) in args:
         return f"{_describe(next(a for a in args if a is not type(None)))} or null"
     origin = typing.get_origin(kind)
+    if origin is tuple and args[-1] is Ellipsis:
+        return f"a list, each {_describe(args[0])}"
     if origin is tuple:
         return f"a list [{', '.join(_describe(a) for a in args)}]"
     if origin is dict:

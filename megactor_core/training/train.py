@@ -17,7 +17,7 @@ import json
 import logging
 import sys
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -56,12 +56,17 @@ def stage_config(file_config: MegActorConfig, stage: int, source: str) -> MegAct
     return file_config.replace(use_temporal=True)
 
 
-def trained_parameters(model: MegActorSigma, stage: int) -> dict[str, nn.Parameter]:
-    """The parameters the stage trains (all for stages 1-2, the temporal modules for stage 3);
-    every other parameter is frozen."""
+def trained_parameters(model: MegActorSigma, stage: int, only: Sequence[str] = ()) -> dict[str, nn.Parameter]:
+    """The parameters the stage trains (all for stages 1-2, the temporal modules for stage 3), narrowed
+    to the names containing one of ``only`` when given; every other parameter is frozen."""
+    staged = {name for name, _ in model.named_parameters() if stage < 3 or ".temporal." in name}
+    unmatched = [part for part in only if not any(part in name for name in staged)]
+    if unmatched:
+        raise ValueError(f"train_only {unmatched} names none of the parameters stage {stage} trains "
+                         f"(e.g. {sorted(staged)[:3]})")
     trained = {}
     for name, p in model.named_parameters():
-        p.requires_grad_(stage < 3 or ".temporal." in name)
+        p.requires_grad_(name in staged and (not only or any(part in name for part in only)))
         if p.requires_grad:
             trained[name] = p
     return trained
@@ -135,12 +140,13 @@ def train(config: TrainConfig, *, callback: Callback | None = None) -> Path:
     dataset = ShardDataset(config.data)
     samples = TrainingSamples(dataset, config, audio=model.config.use_audio, patch_size=model.config.patch_size)
     _check_data(samples, model.config)
-    trained = trained_parameters(model, config.stage)
+    trained = trained_parameters(model, config.stage, config.train_only)
     optimizer = torch.optim.AdamW(trained.values(), lr=config.learning_rate, weight_decay=config.weight_decay)
     ema = EMA(trained, config.ema_decay) if config.ema_decay and accelerator.is_main_process else None
     objective = DiffusionObjective(model.config.prediction_type, zero_terminal_snr=config.zero_terminal_snr,
                                    vlb_weight=config.vlb_weight, snr_gamma=config.snr_gamma)
-    step_module = TrainingStep(model, objective, encoders_train=config.stage < 3,
+    encoders_train = any(name.startswith(("reference.", "driven_encoder.")) for name in trained)
+    step_module = TrainingStep(model, objective, encoders_train=encoders_train,
                                unexplained_weight=config.mix.unexplained_weight)
 
     saved = saved_steps(output)
