@@ -302,12 +302,19 @@ def test_reproduction_runs_end_to_end_at_a_tiny_scale(tmp_path, capsys):
     assert config == read_config(tmp_path / "runs" / "stage3" / "megactor_sigma_stage3.safetensors")
     assert {t.dtype for t in tensors.values()} == {torch.float16}
     assert metadata["stage"] == "3" and json.loads(metadata["recipe"])["steps"] == [3, 3, 2]
-    # Run again: all four runs are reused and the training clock stays what the training took.
+    assert "stage 2 trains only the parameters named audio_attn" in (tmp_path / "REPORT.md").read_text()
+    # Run again: all five runs are reused and the training clock stays what the training took.
     clock = (tmp_path / "runs" / "train_seconds.json").read_text()
     assert reproduce.main(["--out", str(tmp_path), "--recipe", recipe]) == 0
     assert (tmp_path / "runs" / "train_seconds.json").read_text() == clock
     reused = "reused the finished runs stage1, stage2, decoupled, ablation, stage3"
     assert reused in (tmp_path / "REPORT.md").read_text()
+    # A stage 2 training every weight is the leakage study's decoupled model too: four runs.
+    every = json.dumps(dict(json.loads(recipe), stage2_train_only=[]))
+    assert reproduce.main(["--out", str(tmp_path / "every"), "--recipe", every]) == 0
+    assert sorted(p.name for p in (tmp_path / "every" / "runs").iterdir() if (p / "config.json").is_file()) == \
+        ["ablation", "stage1", "stage2", "stage3"]
+    assert "the model's own stage 2 is the decoupled one" in (tmp_path / "every" / "REPORT.md").read_text()
 
 
 def test_the_bundled_demo_model_is_the_reproductions_stage3():

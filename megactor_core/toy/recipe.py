@@ -31,8 +31,9 @@ class Recipe:
     snr_gamma: float = 0.0  # > 0: Min-SNR-γ timestep weighting of every stage's loss (training/losses.py)
     # Stages 2 and 3's share of visual, audio and mixed samples (the ablation's too); the paper's 10/20/70.
     mix: tuple[float, float, float] = (0.1, 0.2, 0.7)
-    # The model's stage 2 trains only the parameters so named (TrainConfig.train_only); () = all of them.
-    # The leakage study's pair always trains all, as the paper does.
+    # The model's stage 2 trains only the parameters so named (TrainConfig.train_only; () = all, as the
+    # paper). docs/toy.md: ("audio_attn",) keeps stage 1's visual control but costs the mixed mode. The
+    # leakage study's pair always trains every weight.
     stage2_train_only: tuple[str, ...] = ()
     stage3_clip_frames: int = 8
     stage3_learning_rate: float = 1e-3  # docs/toy.md: 1e-4 and 5e-4 gave the λ ratio less

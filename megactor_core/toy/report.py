@@ -297,7 +297,7 @@ def write_report(out: Path, recipe: Recipe, results: dict, *, train_seconds: flo
         "leakage channel, as in real faces). The ablation was trained with mixed samples showing the whole",
         "face (`mix.mixed_keep: both`), the decoupled model with eyes only, as the paper does. Both train",
         "every weight in stage 2, as the paper's stage 2 does"
-        + (f" (the model's own stage 2 trains only those named {', '.join(recipe.stage2_train_only)}, "
+        + (f" (the model's own stage 2 trains only the parameters named {', '.join(recipe.stage2_train_only)}, "
            "`stage2_train_only`)" if recipe.stage2_train_only else " (the model's own stage 2 is the decoupled one)")
         + f". Mean over {results['leakage_cases']} held-out cases [95 % percentile-bootstrap interval of the",
         "mean]; the last rows are paired per case.",

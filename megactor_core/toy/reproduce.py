@@ -5,9 +5,9 @@
 Everything is rebuilt from the seed: the toy dataset, the training runs (stages 1, 2, 3, and the
 leakage study's stage 2 with and without modality decoupling, both training every weight), the
 evaluation on held-out identities and held-out signals, and ``REPORT.md`` with its plots and sample
-videos, beside the stage-3 model as the demo ships it (``megactor_sigma_toy.safetensors``: copy it to ``megactor_core/toy/`` to make it the
-demo's). Finished stages are reused when the command runs again (delete ``--out`` to start over);
-an interrupted stage resumes.
+videos, beside the stage-3 model as the demo ships it (``megactor_sigma_toy.safetensors``: copy it
+to ``megactor_core/toy/`` to make it the demo's). Finished stages are reused when the command runs
+again (delete ``--out`` to start over); an interrupted stage resumes.
 """
 
 from __future__ import annotations
