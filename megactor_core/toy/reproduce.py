@@ -108,7 +108,7 @@ def main(argv: list[str] | None = None) -> int:
     trained, reused = train_all(runs, recipe)
     trained_at = time.perf_counter()
     # Training time summed over the invocations that trained, so a rerun reusing the runs still reports it
-    # (one that only found the four runs finished adds nothing).
+    # (one that only found all its runs finished adds nothing).
     timing = runs / "train_seconds.json"
     train_seconds = json.loads(timing.read_text())["seconds"] if timing.is_file() else 0.0
     if len(reused) < len(set(trained.values())):
