@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import torch
+
 from ..models import MegActorConfig, MegActorSigma
 from ..training.config import MODALITIES, TrainConfig
 from ..training.losses import DiffusionObjective
@@ -61,7 +63,9 @@ class Recipe:
         mix = dict(zip(MODALITIES, self.mix, strict=True))
         config = TrainConfig.from_dict(dict(stage=2, init="", data="", output_dir="", mix=mix,
                                             train_only=self.stage2_train_only))
-        trained_parameters(MegActorSigma(self.model_config().replace(use_audio=True)), 2, config.train_only)
+        with torch.device("meta"):  # names only: no weights allocated or initialised
+            stage2 = MegActorSigma(self.model_config().replace(use_audio=True))
+        trained_parameters(stage2, 2, config.train_only)
 
     def model_config(self) -> MegActorConfig:
         """The stage-1 model: 6 PixArt-α blocks of ``width`` on the 8x8 DCT cells of 64x64 frames (patch 1).

@@ -60,16 +60,14 @@ def trained_parameters(model: MegActorSigma, stage: int, only: Sequence[str] = (
     """The parameters the stage trains (all for stages 1-2, the temporal modules for stage 3), narrowed
     to the names containing one of ``only`` when given; every other parameter is frozen."""
     staged = {name for name, _ in model.named_parameters() if stage < 3 or ".temporal." in name}
-    unmatched = [part for part in only if not any(part in name for name in staged)]
+    chosen = {name for name in staged if not only or any(part in name for part in only)}
+    unmatched = [part for part in only if not any(part in name for name in chosen)]
     if unmatched:
         raise ValueError(f"train_only {unmatched} names none of the parameters stage {stage} trains "
                          f"(e.g. {sorted(staged)[:3]})")
-    trained = {}
     for name, p in model.named_parameters():
-        p.requires_grad_(name in staged and (not only or any(part in name for part in only)))
-        if p.requires_grad:
-            trained[name] = p
-    return trained
+        p.requires_grad_(name in chosen)
+    return {name: p for name, p in model.named_parameters() if name in chosen}
 
 
 class TrainingStep(nn.Module):
