@@ -48,17 +48,19 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", default="outputs/demo.mp4", help="the mp4 to write (default outputs/demo.mp4)")
     parser.add_argument("--frames", type=int, default=75, help="toy model: frames to render (default 75, 3 s)")
     args, rest = parser.parse_known_args(argv)
-    from .models import read_config
+    from .models import read_checkpoint
     from .toy.codec import CHANNELS
 
     checkpoint = Path(args.checkpoint)
     if not checkpoint.is_file():
         print(f"error: {checkpoint} not found. The toy model ships in megactor_core/toy/; rebuild it with "
-              "`python -m megactor_core.toy.reproduce` and copy runs/stage3/megactor_sigma_stage3.safetensors "
+              "`python -m megactor_core.toy.reproduce` and copy the megactor_sigma_toy*.safetensors it writes "
               "there, or give --checkpoint of a trained MegActor-Σ", file=sys.stderr)
         return 2
-    real = checkpoint.suffix != ".safetensors" or read_config(checkpoint).latent_channels != CHANNELS
-    if real:  # a real model (a DiT checkpoint or the official release): the full command-line inference
+    # A toy model: the reproduction's export (its recipe in the metadata) or any file on the DCT's latents.
+    toy = checkpoint.suffix == ".safetensors" and (
+        "recipe" in (meta := read_checkpoint(checkpoint, tensors=False))[2] or meta[0].latent_channels == CHANNELS)
+    if not toy:  # a real model (a DiT checkpoint or the official release): the full command-line inference
         from .infer import main as infer_main
 
         return infer_main(["--checkpoint", str(checkpoint), "--out", args.out, *rest])

@@ -10,8 +10,9 @@ import pytest
 import torch
 
 from megactor_core.models import MegActorConfig, MegActorSigma, save_checkpoint
+from megactor_core.toy import codec as toy_codecs
 from megactor_core.toy import measure
-from megactor_core.toy.codec import CHANNELS, DctCodec
+from megactor_core.toy.codec import CHANNELS, ConvCodec, ConvCodecConfig, DctCodec
 from megactor_core.toy.face import Identity, render
 from megactor_core.toy.signals import random_signals
 from megactor_core.toy.speech import envelope_at, syllable_envelope, voice
@@ -166,6 +167,47 @@ def test_dct_codec_keeps_smooth_blocks_and_toy_frames():
     assert torch.isclose(grey[0], torch.tensor(0.5 * 8 * 3 ** 0.5)) and grey[1:].abs().max() < 1e-5
 
 
+def test_conv_codec_learns_toy_faces_and_round_trips_through_its_file(tmp_path):
+    """A short training reconstructs toy frames far better than the untrained net; the latents come
+    out at unit std (the scaling factor's job); the file keeps every weight; other files are refused."""
+    from megactor_core.toy.world import codec_frames
+
+    frames = codec_frames(4, seed=0, size=32, frames=4)
+    assert frames.shape == (16, 32, 32, 3) and frames.dtype == np.uint8
+    images = torch.from_numpy(frames).float() / 255
+    config = ConvCodecConfig(channels=4, widths=(8, 8, 16, 16))
+    torch.manual_seed(0)
+    untrained = ConvCodec(config).eval()
+    codec = toy_codecs.train_conv_codec(frames, config, steps=200, seed=0, batch_size=8, learning_rate=1e-2)
+    error = (codec.decode(codec.encode(images)) - images).abs().mean()
+    assert error < 0.5 * (untrained.decode(untrained.encode(images)) - images).abs().mean()
+    assert error < 0.7 * (images - images.mean(dim=(1, 2), keepdim=True)).abs().mean()  # more than each frame's colour
+    latents = codec.encode(images)
+    assert latents.shape == (16, 4, 4, 4) and abs(float(latents.std()) - 1) < 1e-3
+    again = toy_codecs.load_conv_codec(toy_codecs.save_conv_codec(codec, tmp_path / "codec.safetensors"))
+    assert again.config == config
+    torch.testing.assert_close(again.decode(latents), codec.decode(latents), rtol=0, atol=0)
+    with pytest.raises(ValueError, match="not a toy codec file"):
+        toy_codecs.load_conv_codec(save_checkpoint(MegActorSigma(toy_config()), tmp_path / "model.safetensors"))
+    with pytest.raises(FileNotFoundError, match="megactor_core.toy.reproduce"):
+        toy_codecs.load_conv_codec(tmp_path / "missing.safetensors")
+
+
+def test_a_toy_model_names_its_codec(tmp_path):
+    """A model file whose recipe learned its codec loads the one beside it; files naming none use the DCT."""
+    model = MegActorSigma(toy_config(latent_channels=4, out_channels=4))
+    learned = save_checkpoint(model, tmp_path / "toy.safetensors", metadata={"recipe": '{"codec": "conv"}'})
+    toy_codecs.save_conv_codec(ConvCodec(ConvCodecConfig(channels=4, widths=(4, 4, 4, 4))),
+                               toy_codecs.codec_path(learned))
+    assert toy_codecs.codec_path(learned).name == "toy.codec.safetensors"
+    assert isinstance(toy_codecs.model_codec(learned), ConvCodec)
+    plain = save_checkpoint(MegActorSigma(toy_config()), tmp_path / "plain.safetensors")
+    assert isinstance(toy_codecs.model_codec(plain), DctCodec)
+    toy_codecs.codec_path(learned).unlink()
+    with pytest.raises(FileNotFoundError, match="toy.codec.safetensors"):
+        toy_codecs.model_codec(learned)
+
+
 def toy_config(**changes) -> MegActorConfig:
     base = dict(num_layers=2, hidden_size=32, num_heads=2, patch_size=1, latent_channels=CHANNELS,
                 out_channels=CHANNELS, sample_size=4, driven_encoder_channels=(8, 8, 8), driven_channels=4,
@@ -266,6 +308,8 @@ def test_reproduction_runs_end_to_end_at_a_tiny_scale(tmp_path, capsys):
                '{"mix": [0, 0, 0]}': "mix.visual/audio/mixed must be non-negative and not all 0",
                '{"stage2_train_only": "audio_attn"}': "train_only must be a list, each a string, got 'audio_attn'",
                '{"stage2_train_only": ["adio_attn"]}': "train_only ['adio_attn'] names none of the parameters stage 2",
+               '{"codec": "vae"}': "codec must be 'dct' or 'conv', got 'vae'",
+               '{"codec": "conv", "codec_steps": 0}': "codec_channels, codec_steps and codec_identities must be",
                '{"steps": [5, 5, 2], "warmup_steps": 2}':
                    "warmup_steps must be in [0, the shortest stage's steps), got 2"}
     for bad, message in refused.items():
@@ -309,12 +353,25 @@ def test_reproduction_runs_end_to_end_at_a_tiny_scale(tmp_path, capsys):
     assert (tmp_path / "runs" / "train_seconds.json").read_text() == clock
     reused = "reused the finished runs stage1, stage2, decoupled, ablation, stage3"
     assert reused in (tmp_path / "REPORT.md").read_text()
-    # A stage 2 training every weight is the leakage study's decoupled model too: four runs.
-    every = json.dumps(dict(json.loads(recipe), stage2_train_only=[]))
+    # A stage 2 training every weight is the leakage study's decoupled model too: four runs. This one learns
+    # its codec first, trains on its latents and ships it beside the model, where the demo finds it.
+    every = json.dumps(dict(json.loads(recipe), stage2_train_only=[], codec="conv", codec_channels=4, codec_steps=3,
+                            codec_identities=2))
     assert reproduce.main(["--out", str(tmp_path / "every"), "--recipe", every]) == 0
     assert sorted(p.name for p in (tmp_path / "every" / "runs").iterdir() if (p / "config.json").is_file()) == \
         ["ablation", "stage1", "stage2", "stage3"]
-    assert "the model's own stage 2 is the decoupled one" in (tmp_path / "every" / "REPORT.md").read_text()
+    report = (tmp_path / "every" / "REPORT.md").read_text()
+    assert "the model's own stage 2 is the decoupled one" in report
+    assert "convolutional autoencoder (4 channels" in report
+    exported = tmp_path / "every" / TOY_CHECKPOINT.name
+    assert read_config(exported).latent_channels == 4
+    shipped = toy_codecs.load_conv_codec(toy_codecs.codec_path(exported)).state_dict()
+    trained = toy_codecs.load_conv_codec(tmp_path / "every" / "runs" / "codec.safetensors").state_dict()
+    assert all(torch.equal(v, trained[k]) for k, v in shipped.items())
+    from megactor_core import demo
+
+    assert demo.main(["--checkpoint", str(exported), "--out", str(tmp_path / "demo.mp4"), "--frames", "4"]) == 0
+    assert read_video(tmp_path / "demo.mp4").frames.shape[0] == 4
 
 
 def test_the_bundled_demo_model_is_the_reproductions_stage3():
@@ -328,7 +385,8 @@ def test_the_bundled_demo_model_is_the_reproductions_stage3():
     recorded, defaults = json.loads(metadata["recipe"]), json.loads(json.dumps(dataclasses.asdict(Recipe())))
     # The defaults' run; fields added to the recipe since then default to what that run did.
     assert recorded == {k: defaults[k] for k in recorded}
-    assert set(defaults) - set(recorded) <= {"temporal_modulation", "snr_gamma", "mix", "stage2_train_only"}
+    assert set(defaults) - set(recorded) <= {"temporal_modulation", "snr_gamma", "mix", "stage2_train_only", "codec",
+                                             "codec_channels", "codec_steps", "codec_identities"}
 
 
 def test_steps_benchmark_counts_only_worse_metrics_against_the_reference():

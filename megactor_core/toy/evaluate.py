@@ -11,10 +11,11 @@ import torch
 
 from ..landmarks import MouthAttention, amplify_motion, face_drop
 from ..models import load_checkpoint
+from ..pipeline.codec import LatentCodec
 from ..pipeline.sampler import SamplerSettings, sample_video
 from ..progress import Progress
 from . import measure
-from .codec import DctCodec
+from .codec import model_codec
 from .face import Identity, render
 from .recipe import SIZE, Recipe
 from .signals import Signals
@@ -64,16 +65,18 @@ def held_out_cases(recipe: Recipe, count: int | None = None) -> list[HeldOutCase
 
 
 class Sampler:
-    """Runs one checkpoint on test cases with the real sampler and the DCT codec."""
+    """Runs one checkpoint on test cases with the real sampler and the codec it was trained with."""
 
-    def __init__(self, checkpoint: Path, recipe: Recipe, sample_seed: int | None = None) -> None:
+    def __init__(self, checkpoint: Path, recipe: Recipe, sample_seed: int | None = None,
+                 codec: LatentCodec | None = None) -> None:
         """``sample_seed``: the sampler's noise (default the recipe's seed); the audio features always come
-        from the recipe seed's Whisper, the one the model was trained with."""
+        from the recipe seed's Whisper, the one the model was trained with. ``codec``: unless given, the one
+        the file's metadata names (:func:`model_codec`; a trainer's checkpoint names none: the block DCT)."""
         self.model = load_checkpoint(checkpoint, dtype=torch.float32).eval()  # a shipped fp16 file runs in fp32
         self.recipe = recipe
         self.sample_seed = recipe.seed if sample_seed is None else sample_seed
         self.whisper = toy_whisper(recipe.seed)
-        self.codec = DctCodec()
+        self.codec = codec or model_codec(checkpoint)
 
     def __call__(self, case: HeldOutCase, *, keep: str | None = None, audio: bool = False, alpha: float = 1.0,
                  audio_scale: float = 1.0, progress: Progress | None = None) -> np.ndarray:
@@ -123,10 +126,10 @@ def identity_error(frames: np.ndarray, truth: np.ndarray, reference: np.ndarray)
     return {"background_mae": float(diff[:, still].mean()), "frame_mae": float(diff.mean())}
 
 
-def evaluate(trained: dict[str, Path], recipe: Recipe, out: Path) -> dict:
+def evaluate(trained: dict[str, Path], recipe: Recipe, codec: LatentCodec) -> dict:
     """Every measurement of the report, on each held-out case; also the samples' frames for the videos."""
     cases = held_out_cases(recipe)
-    final = Sampler(trained["stage3"], recipe)
+    final = Sampler(trained["stage3"], recipe, codec=codec)
     rows: dict[str, list[dict[str, float]]] = {}
     samples: dict[str, np.ndarray] = {}
 
@@ -159,7 +162,7 @@ def evaluate(trained: dict[str, Path], recipe: Recipe, out: Path) -> dict:
             add(f"lambda={lam:g}", {"mouth_std": float(measure.mouth_opening(frames).std())})
         if k == 0:
             samples.update(truth=case.truth, audio=audio_only, visual=visual, mixed=mixed)
-    leakage = leakage_study(trained, recipe, cases[:recipe.leakage_cases])
+    leakage = leakage_study(trained, recipe, cases[:recipe.leakage_cases], codec)
     for name, values in leakage.items():
         rows[name] = [dict(zip(values, case_values, strict=True)) for case_values in zip(*values.values(), strict=True)]
     means = {name: {key: measure.finite_mean([r[key] for r in values]) for key in values[0]}
@@ -171,11 +174,12 @@ def evaluate(trained: dict[str, Path], recipe: Recipe, out: Path) -> dict:
 LEAKAGE_ROWS = [f"{name} keep={keep}" for keep in ("eyes", "both") for name in ("decoupled", "ablation")]
 
 
-def leakage_study(trained: dict[str, Path], recipe: Recipe, cases: list[HeldOutCase]) -> dict[str, dict[str, list]]:
+def leakage_study(trained: dict[str, Path], recipe: Recipe, cases: list[HeldOutCase], codec: LatentCodec
+                  ) -> dict[str, dict[str, list]]:
     """Mixed mode with the driver's mouth saying something else than the speech: per case, how much the
     generated mouth follows the speech and the driver, for the decoupled stage-2 model and the ablation,
     with the driver face-dropped to the eyes (the paper's mixed mode) and to eyes and mouth."""
-    models = {"decoupled": Sampler(trained["decoupled"], recipe), "ablation": Sampler(trained["ablation"], recipe)}
+    models = {name: Sampler(trained[name], recipe, codec=codec) for name in ("decoupled", "ablation")}
     study: dict[str, dict[str, list]] = {row: {"mouth~audio": [], "mouth~driver": []} for row in LEAKAGE_ROWS}
     for k, case in enumerate(cases):
         log.info("leakage case %d of %d", k + 1, len(cases))

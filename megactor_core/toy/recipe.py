@@ -10,7 +10,7 @@ from ..models import MegActorConfig, MegActorSigma
 from ..training.config import MODALITIES, TrainConfig
 from ..training.losses import DiffusionObjective
 from ..training.train import trained_parameters
-from .codec import CHANNELS
+from .codec import CHANNELS, ConvCodecConfig
 
 SIZE = 64
 
@@ -19,6 +19,12 @@ SIZE = 64
 class Recipe:
     """Model, data, training and evaluation sizes; the defaults train in about 70 minutes on 2 CPU cores."""
 
+    # The latent codec: "dct", the fixed block DCT, or "conv", a small autoencoder trained first on
+    # `codec_identities` other toy faces (10 frames each) for `codec_steps` steps (codec.py, docs/toy.md).
+    codec: str = "dct"
+    codec_channels: int = 16
+    codec_steps: int = 3000
+    codec_identities: int = 1000
     width: int = 192
     heads: int = 6
     identities: int = 48
@@ -54,6 +60,11 @@ class Recipe:
         if not 0 <= self.warmup_steps < min(self.steps):
             raise ValueError(f"warmup_steps must be in [0, the shortest stage's steps), got {self.warmup_steps} "
                              f"with steps {self.steps}")
+        if self.codec not in ("dct", "conv"):
+            raise ValueError(f"codec must be 'dct' or 'conv', got {self.codec!r}")
+        if min(self.codec_channels, self.codec_steps, self.codec_identities) < 1:
+            raise ValueError("codec_channels, codec_steps and codec_identities must be positive, got "
+                             f"{self.codec_channels}, {self.codec_steps}, {self.codec_identities}")
         if len(self.mix) != 3:
             raise ValueError(f"mix must be three shares (visual, audio, mixed), got {self.mix}")
         self.model_config()  # a width the heads do not divide fails here, before any data is written
@@ -67,13 +78,22 @@ class Recipe:
             stage2 = MegActorSigma(self.model_config().replace(use_audio=True))
         trained_parameters(stage2, 2, config.train_only)
 
+    @property
+    def conv_codec(self) -> ConvCodecConfig:
+        return ConvCodecConfig(self.codec_channels)
+
+    @property
+    def latent_channels(self) -> int:
+        return CHANNELS if self.codec == "dct" else self.codec_channels
+
     def model_config(self) -> MegActorConfig:
-        """The stage-1 model: 6 PixArt-α blocks of ``width`` on the 8x8 DCT cells of 64x64 frames (patch 1).
+        """The stage-1 model: 6 PixArt-α blocks of ``width`` on the codec's 8x8 cells of 64x64 frames (patch 1).
 
         It predicts the clean latents ("sample"); the sampler derives the noise from them.
         """
+        channels = self.latent_channels
         return MegActorConfig(num_layers=6, hidden_size=self.width, num_heads=self.heads, patch_size=1,
-                              latent_channels=CHANNELS, out_channels=CHANNELS, sample_size=SIZE // 8,
+                              latent_channels=channels, out_channels=channels, sample_size=SIZE // 8,
                               driven_channels=16, driven_encoder_channels=(16, 32, 64), use_audio=False,
                               use_temporal=False, audio_dim=32, vae_scaling_factor=1.0, prediction_type="sample",
                               temporal_modulation=self.temporal_modulation)

@@ -39,6 +39,14 @@ def _fmt_against(value: float, goal: float, at_least: bool) -> str:
     return text
 
 
+def _codec_text(recipe: Recipe) -> str:
+    if recipe.codec == "dct":
+        return ("a fixed block DCT (each 8x8 RGB block -> the 32 lowest frequencies of its brightness and 8 of "
+                "each opponent colour, 48 channels)")
+    return (f"a small convolutional autoencoder ({recipe.codec_channels} channels per 8x8 cell) trained for "
+            f"{recipe.codec_steps} steps on {recipe.codec_identities} other toy faces")
+
+
 def _table(means: dict[str, dict[str, float]], rows: list[str], columns: list[str]) -> list[str]:
     lines = ["| | " + " | ".join(columns) + " |", "| --- |" + " ---: |" * len(columns)]
     for row in rows:
@@ -247,9 +255,8 @@ def write_report(out: Path, recipe: Recipe, results: dict, *, train_seconds: flo
         "",
         "Written by `python -m megactor_core.toy.reproduce` (it reruns everything from the seed). The toy",
         "world: procedural 64x64 portraits whose head pose, blinks and mouth follow known signals, the",
-        "mouth driven by procedural speech (`megactor_core/toy`). The latent codec is a fixed block DCT",
-        "(each 8x8 RGB block -> the 32 lowest frequencies of its brightness and 8 of each opponent colour,",
-        "48 channels; the `codec` row measures what it alone loses), so the rest of every error is the",
+        f"mouth driven by procedural speech (`megactor_core/toy`). The latent codec is {_codec_text(recipe)}",
+        "(the `codec` row measures what it alone loses), so the rest of every error is the",
         "diffusion model's. Audio",
         "features come from the project's Whisper feature code run on a seeded *random* Whisper",
         "(no trained Whisper may be downloaded here). All numbers below are measured on the generated",
@@ -258,7 +265,8 @@ def write_report(out: Path, recipe: Recipe, results: dict, *, train_seconds: flo
         "",
         f"- Machine: {platform.processor() or platform.machine()}, {torch.get_num_threads()} torch threads, "
         f"torch {torch.__version__}.",
-        f"- Training (the dataset, stages 1, 2, 3 and the leakage study's stage-2 runs): {train_seconds / 60:.1f} min"
+        "- Training (the codec if learned, the dataset, stages 1, 2, 3 and the leakage study's stage-2 runs): "
+        f"{train_seconds / 60:.1f} min"
         + (f" (summed over invocations; this one reused the finished runs {', '.join(reused)})" if reused else "")
         + f"; evaluation {eval_seconds / 60:.1f} min.",
         f"- Recipe: {recipe_text}.",

@@ -2,12 +2,13 @@
 
     python -m megactor_core.toy.reproduce --out benchmarks/toy
 
-Everything is rebuilt from the seed: the toy dataset, the training runs (stages 1, 2, 3, and the
-leakage study's stage 2 with and without modality decoupling, both training every weight), the
-evaluation on held-out identities and held-out signals, and ``REPORT.md`` with its plots and sample
-videos, beside the stage-3 model as the demo ships it (``megactor_sigma_toy.safetensors``: copy it
-to ``megactor_core/toy/`` to make it the demo's). Finished stages are reused when the command runs
-again (delete ``--out`` to start over); an interrupted stage resumes.
+Everything is rebuilt from the seed: the latent codec when the recipe learns one, the toy dataset,
+the training runs (stages 1, 2, 3, and the leakage study's stage 2 with and without modality
+decoupling, both training every weight), the evaluation on held-out identities and held-out signals,
+and ``REPORT.md`` with its plots and sample videos, beside the stage-3 model as the demo ships it
+(``megactor_sigma_toy.safetensors``, and its ``megactor_sigma_toy.codec.safetensors`` when the codec
+is learned: copy them to ``megactor_core/toy/`` to make them the demo's). Finished stages are reused
+when the command runs again (delete ``--out`` to start over); an interrupted stage resumes.
 """
 
 from __future__ import annotations
@@ -25,27 +26,43 @@ import torch
 
 from ..demo import TOY_CHECKPOINT
 from ..models import MegActorSigma, load_checkpoint, read_checkpoint, save_checkpoint
+from ..pipeline.codec import LatentCodec
 from ..training.config import MODALITIES, TrainConfig
 from ..training.train import train
+from .codec import DctCodec, codec_path, load_conv_codec, save_conv_codec, train_conv_codec
 from .evaluate import evaluate
 from .face import Identity
 from .recipe import SIZE, Recipe
 from .report import write_report
-from .world import toy_whisper, write_dataset
+from .world import codec_frames, toy_whisper, write_dataset
 
 log = logging.getLogger(__name__)
 
 
-def train_all(out: Path, recipe: Recipe) -> tuple[dict[str, Path], list[str]]:
-    """The dataset and the trained checkpoints (``stage1``, ``stage2``, ``stage3``, and the leakage study's
-    stage-2 pair ``decoupled``, the same file as ``stage2`` when that trains every weight, and ``ablation``),
-    and the names of the runs an earlier invocation had already finished (reused, not trained again)."""
+def toy_codec(out: Path, recipe: Recipe) -> LatentCodec:
+    """The recipe's codec; a learned one is trained once into ``out/codec.safetensors`` and reused."""
+    if recipe.codec == "dct":
+        return DctCodec()
+    path = out / "codec.safetensors"
+    if not path.is_file():
+        frames = codec_frames(recipe.codec_identities, recipe.seed, SIZE)
+        save_conv_codec(train_conv_codec(frames, recipe.conv_codec, steps=recipe.codec_steps, seed=recipe.seed), path)
+    return load_conv_codec(path)
+
+
+def train_all(out: Path, recipe: Recipe) -> tuple[dict[str, Path], LatentCodec, list[str]]:
+    """The codec, the dataset and the trained checkpoints (``stage1``, ``stage2``, ``stage3``, and the leakage
+    study's stage-2 pair ``decoupled``, the same file as ``stage2`` when that trains every weight, and
+    ``ablation``), and the names of the runs an earlier invocation had already finished (reused, not trained
+    again)."""
+    codec = toy_codec(out, recipe)
     data = out / "data"
     if not (data / "index.json").is_file():
         rng = np.random.default_rng(recipe.seed)
         write_dataset(data, [Identity.random(rng) for _ in range(recipe.identities)],
                       videos_per_identity=recipe.videos_per_identity, frames=recipe.frames,
-                      clip_frames=recipe.clip_frames, size=SIZE, whisper=toy_whisper(recipe.seed), seed=recipe.seed)
+                      clip_frames=recipe.clip_frames, size=SIZE, whisper=toy_whisper(recipe.seed), seed=recipe.seed,
+                      codec=codec)
     init = out / "init.safetensors"
     if not init.is_file():
         torch.manual_seed(recipe.seed)
@@ -77,13 +94,16 @@ def train_all(out: Path, recipe: Recipe) -> tuple[dict[str, Path], list[str]]:
     trained["stage3"] = run(3, trained["stage2"], "stage3", s3, batch_size=max(recipe.batch_size // 4, 1),
                             learning_rate=recipe.stage3_learning_rate,
                             mix=dict(mix, clip_frames=recipe.stage3_clip_frames))
-    return trained, reused
+    return trained, codec, reused
 
 
-def export_model(stage3: Path, recipe: Recipe, path: Path) -> Path:
+def export_model(stage3: Path, recipe: Recipe, codec: LatentCodec, path: Path) -> Path:
     """The stage-3 model in the demo's form: fp16 (half the size) with the recipe that trained it in
-    its metadata, so the bundled file says which run it comes from."""
+    its metadata, so the bundled file says which run it comes from and which codec it needs (a learned
+    one is written beside it, :func:`codec_path`)."""
     _, _, metadata = read_checkpoint(stage3, tensors=False)
+    if recipe.codec == "conv":
+        save_conv_codec(codec, codec_path(path))
     return save_checkpoint(load_checkpoint(stage3), path, dtype=torch.float16,
                            metadata={**metadata, "recipe": json.dumps(dataclasses.asdict(recipe))})
 
@@ -105,7 +125,7 @@ def main(argv: list[str] | None = None) -> int:
     out = Path(args.out)
     runs = out / "runs"
     started = time.perf_counter()
-    trained, reused = train_all(runs, recipe)
+    trained, codec, reused = train_all(runs, recipe)
     trained_at = time.perf_counter()
     # Training time summed over the invocations that trained, so a rerun reusing the runs still reports it
     # (one that only found all its runs finished adds nothing).
@@ -114,10 +134,10 @@ def main(argv: list[str] | None = None) -> int:
     if len(reused) < len(set(trained.values())):
         train_seconds += trained_at - started
         timing.write_text(json.dumps({"seconds": train_seconds}))
-    results = evaluate(trained, recipe, out)
+    results = evaluate(trained, recipe, codec)
     report = write_report(out, recipe, results, train_seconds=train_seconds, reused=reused,
                           eval_seconds=time.perf_counter() - trained_at)
-    model = export_model(trained["stage3"], recipe, out / TOY_CHECKPOINT.name)
+    model = export_model(trained["stage3"], recipe, codec, out / TOY_CHECKPOINT.name)
     print(f"wrote {report} and {model}")
     return 0
 

@@ -3,7 +3,7 @@
 A :class:`ToyVideo` is one person speaking procedural syllables while the head wanders and the
 eyes blink; its mouth opens with the sound's loudness. :func:`write_dataset` turns videos into
 the trainer's shard format with the real code paths: exact landmarks (the generator knows them),
-:class:`DctCodec` latents, region maps from the landmarks, and Whisper features from the
+the toy codec's latents, region maps from the landmarks, and Whisper features from the
 project's audio encoder run on a seeded random Whisper (:func:`toy_whisper`), since no trained
 Whisper may be downloaded here.
 """
@@ -20,6 +20,7 @@ import torch
 from ..audio import AudioFeatures, encode_audio
 from ..audio.whisper_encoder import WhisperEncoder
 from ..landmarks import FaceLandmarks
+from ..pipeline.codec import LatentCodec
 from ..training.masks import latent_regions
 from ..training.shards import Clip, write_index, write_shard
 from .codec import DctCodec
@@ -76,10 +77,21 @@ def audio_features(whisper: WhisperEncoder, video: ToyVideo) -> AudioFeatures:
                         context=AUDIO_CONTEXT)
 
 
-def video_clips(video: ToyVideo, key: str, whisper: WhisperEncoder, clip_frames: int) -> list[Clip]:
+def codec_frames(identities: int, seed: int, size: int, frames: int = 10) -> np.ndarray:
+    """uint8 ``[identities * frames, size, size, 3]``: toy faces drawn apart from the training and held-out
+    people (their own random streams), moving, blinking and speaking: a learned codec's training set."""
+    videos = []
+    for i in range(identities):
+        rng = np.random.default_rng([seed, 5000 + i])
+        videos.append(toy_video(Identity.random(rng), frames, size, rng).frames)
+    return np.concatenate(videos)
+
+
+def video_clips(video: ToyVideo, key: str, whisper: WhisperEncoder, codec: LatentCodec, clip_frames: int
+                ) -> list[Clip]:
     """The video cut into training clips of ``clip_frames`` frames, as the preprocessing would."""
     audio = audio_features(whisper, video)
-    latents = DctCodec().encode(torch.from_numpy(video.frames).float() / 255).numpy().astype(np.float16)
+    latents = codec.encode(torch.from_numpy(video.frames).float() / 255).numpy().astype(np.float16)
     regions = latent_regions(video.face_landmarks)
     clips = []
     for number, start in enumerate(range(0, len(video.frames) - clip_frames + 1, clip_frames)):
@@ -92,15 +104,17 @@ def video_clips(video: ToyVideo, key: str, whisper: WhisperEncoder, clip_frames:
 
 
 def write_dataset(out: str | os.PathLike, identities: list[Identity], *, videos_per_identity: int, frames: int,
-                  clip_frames: int, size: int, whisper: WhisperEncoder, seed: int) -> Path:
-    """A training dataset folder: one shard per identity, and the index."""
+                  clip_frames: int, size: int, whisper: WhisperEncoder, seed: int,
+                  codec: LatentCodec | None = None) -> Path:
+    """A training dataset folder: one shard per identity, and the index (``codec``: the block DCT by default)."""
+    codec = codec or DctCodec()
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     for i, identity in enumerate(identities):
         rng = np.random.default_rng([seed, i])
         clips = [clip for v in range(videos_per_identity)
                  for clip in video_clips(toy_video(identity, frames, size, rng), f"id{i:03d}-v{v:02d}", whisper,
-                                         clip_frames)]
+                                         codec, clip_frames)]
         write_shard(out / f"shard-{i:05d}.tar", clips)
     write_index(out)
     return out
