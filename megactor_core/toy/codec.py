@@ -152,6 +152,7 @@ def save_conv_codec(codec: ConvCodec, path: str | os.PathLike) -> Path:
 
 
 def load_conv_codec(path: str | os.PathLike) -> ConvCodec:
+    """A codec written by :func:`save_conv_codec`, ready to encode and decode."""
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"toy codec {path} not found: `python -m megactor_core.toy.reproduce` writes it "
