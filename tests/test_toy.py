@@ -203,6 +203,12 @@ def test_a_toy_model_names_its_codec(tmp_path):
     assert isinstance(toy_codecs.model_codec(learned), ConvCodec)
     plain = save_checkpoint(MegActorSigma(toy_config()), tmp_path / "plain.safetensors")
     assert isinstance(toy_codecs.model_codec(plain), DctCodec)
+    from megactor_core.toy.evaluate import Sampler
+    from megactor_core.toy.recipe import Recipe
+
+    assert Sampler(learned, Recipe()).codec.config.channels == 4
+    with pytest.raises(ValueError, match="codec gives 48 latent channels but the model .*toy.safetensors takes 4"):
+        Sampler(learned, Recipe(), codec=DctCodec())  # another codec than the model's
     toy_codecs.codec_path(learned).unlink()
     with pytest.raises(FileNotFoundError, match="toy.codec.safetensors"):
         toy_codecs.model_codec(learned)
@@ -295,8 +301,8 @@ def test_reproduction_runs_end_to_end_at_a_tiny_scale(tmp_path, capsys):
     from megactor_core.toy import reproduce
     from megactor_core.video_io import read_video
 
-    recipe = ('{"width": 64, "heads": 4, "steps": [3, 3, 2], "identities": 2, "videos_per_identity": 1, '
-              '"frames": 50, "clip_frames": 25, '
+    recipe = ('{"codec": "dct", "width": 64, "heads": 4, "steps": [3, 3, 2], "identities": 2, '
+              '"videos_per_identity": 1, "frames": 50, "clip_frames": 25, '
               '"batch_size": 2, "stage3_clip_frames": 4, "test_identities": 1, "leakage_cases": 2, "test_frames": 10, '
               '"sample_steps": 2, "lr_schedule": "linear", "warmup_steps": 1, "snr_gamma": 0.5, '
               '"mix": [0.3, 0.2, 0.5], "stage2_train_only": ["audio_attn"]}')
@@ -404,14 +410,36 @@ def test_target_table_never_rounds_a_value_onto_the_other_side_of_its_goal():
     from megactor_core.toy.evaluate import ALPHAS
     from megactor_core.toy.report import targets_table
 
-    means = {"visual": {"frame_mae": 6.004, "eyes": 0.51, "yaw": 0.4996, "x": 0.8},
-             "audio": {"mouth~audio": 0.7}, "mixed": {"mouth~audio": 0.69},
-             "lambda=0": {"mouth_std": 0.001}, "lambda=1": {"mouth_std": 0.005},
-             **{f"alpha={a:g}": {"gain": a} for a in ALPHAS}}
-    rows = {line.split(" | ")[0].lstrip("| "): line.split(" | ")[2:] for line in targets_table(means)[2:]}
-    assert rows["frame MAE / 255, visual mode"] == ["6.004", "no |"]
-    assert rows["yaw ~ driver, visual mode"] == ["0.4996", "no |"]
-    assert rows["eyes ~ driver, visual mode"] == ["0.51", "yes |"]
-    assert rows["mouth ~ audio, audio mode"] == ["0.70", "yes |"]  # exactly the goal: met, two decimals
-    assert rows["mouth ~ audio, mixed mode"] == ["0.69", "no |"]
-    assert rows["mouth motion, λ = 1 over λ = 0"] == ["5.00", "yes |"]
+    one_case = {"visual": [{"frame_mae": 6.004, "eyes": 0.51, "yaw": 0.4996, "x": 0.8}],
+                "audio": [{"mouth~audio": 0.7}], "mixed": [{"mouth~audio": 0.69}],
+                "lambda=0": [{"mouth_std": 0.001}], "lambda=1": [{"mouth_std": 0.005}],
+                **{f"alpha={a:g}": [{"gain": a}] for a in ALPHAS}}
+    rows = {line.split(" | ")[0].lstrip("| "): line.split(" | ")[2:] for line in targets_table(one_case)[2:]}
+    assert rows["frame MAE / 255, visual mode"] == ["6.004", "–", "no |"]  # one case: no interval
+    assert rows["yaw ~ driver, visual mode"] == ["0.4996", "–", "no |"]
+    assert rows["eyes ~ driver, visual mode"] == ["0.51", "–", "yes |"]
+    assert rows["mouth ~ audio, audio mode"] == ["0.70", "–", "yes |"]  # exactly the goal: met, two decimals
+    assert rows["mouth ~ audio, mixed mode"] == ["0.69", "–", "no |"]
+    assert rows["mouth motion, λ = 1 over λ = 0"] == ["5.00", "–", "yes |"]
+
+
+def test_target_table_gives_each_target_its_interval_over_the_cases():
+    """The mean decides "met"; the 95 % bootstrap interval over the cases shows how sure that is. The λ ratio's
+    interval resamples the cases' λ = 1 and λ = 0 together (a ratio of means, not a mean of ratios)."""
+    from megactor_core.toy.evaluate import ALPHAS
+    from megactor_core.toy.report import targets_table
+
+    cases = {"visual": [{"frame_mae": v, "eyes": 0.6, "yaw": y, "x": 0.8} for v, y in ((4, 0.9), (8, -0.1), (6, 0.5))],
+             "audio": [{"mouth~audio": 0.8}] * 3, "mixed": [{"mouth~audio": 0.8}, {"mouth~audio": float("nan")}],
+             "lambda=0": [{"mouth_std": 0.001}, {"mouth_std": 0.002}, {"mouth_std": 0.001}],
+             "lambda=1": [{"mouth_std": 0.004}, {"mouth_std": 0.012}, {"mouth_std": 0.004}],
+             **{f"alpha={a:g}": [{"gain": a}] * 3 for a in ALPHAS}}
+    rows = {line.split(" | ")[0].lstrip("| "): line.split(" | ")[2:] for line in targets_table(cases)[2:]}
+    assert rows["frame MAE / 255, visual mode"] == ["6.00", "[4.00, 8.00]", "yes |"]
+    low, high = (float(v) for v in rows["yaw ~ driver, visual mode"][1].strip("[]").split(", "))
+    assert -0.1 <= low < 0.43 < high <= 0.9
+    assert rows["eyes ~ driver, visual mode"][1] == "[0.60, 0.60]"
+    assert rows["mouth ~ audio, mixed mode"][1] == "–"  # one defined case
+    assert rows["mouth motion, λ = 1 over λ = 0"][0] == "5.00"
+    low, high = (float(v) for v in rows["mouth motion, λ = 1 over λ = 0"][1].strip("[]").split(", "))
+    assert 4.0 <= low < 5.0 < high <= 6.0  # each case's own ratio is 4, 6 or 4

@@ -77,6 +77,10 @@ class Sampler:
         self.sample_seed = recipe.seed if sample_seed is None else sample_seed
         self.whisper = toy_whisper(recipe.seed)
         self.codec = codec or model_codec(checkpoint)
+        channels = self.codec.encode(torch.zeros(1, SIZE, SIZE, 3)).shape[1]
+        if channels != self.model.config.latent_channels:
+            raise ValueError(f"the codec gives {channels} latent channels but the model {checkpoint} takes "
+                             f"{self.model.config.latent_channels}: sample it with the codec it was trained with")
 
     def __call__(self, case: HeldOutCase, *, keep: str | None = None, audio: bool = False, alpha: float = 1.0,
                  audio_scale: float = 1.0, progress: Progress | None = None) -> np.ndarray:
@@ -126,6 +130,12 @@ def identity_error(frames: np.ndarray, truth: np.ndarray, reference: np.ndarray)
     return {"background_mae": float(diff[:, still].mean()), "frame_mae": float(diff.mean())}
 
 
+def mean_rows(rows: dict[str, list[dict[str, float]]]) -> dict[str, dict[str, float]]:
+    """Each row's measurements averaged over the cases where they are defined."""
+    return {name: {key: measure.finite_mean([case[key] for case in cases]) for key in cases[0]}
+            for name, cases in rows.items()}
+
+
 def evaluate(trained: dict[str, Path], recipe: Recipe, codec: LatentCodec) -> dict:
     """Every measurement of the report, on each held-out case; also the samples' frames for the videos."""
     cases = held_out_cases(recipe)
@@ -165,10 +175,8 @@ def evaluate(trained: dict[str, Path], recipe: Recipe, codec: LatentCodec) -> di
     leakage = leakage_study(trained, recipe, cases[:recipe.leakage_cases], codec)
     for name, values in leakage.items():
         rows[name] = [dict(zip(values, case_values, strict=True)) for case_values in zip(*values.values(), strict=True)]
-    means = {name: {key: measure.finite_mean([r[key] for r in values]) for key in values[0]}
-             for name, values in rows.items()}
-    return {"means": means, "cases": recipe.test_identities, "samples": samples, "case0": cases[0],
-            "leakage": leakage, "leakage_cases": recipe.leakage_cases}
+    return {"rows": rows, "means": mean_rows(rows), "cases": recipe.test_identities, "samples": samples,
+            "case0": cases[0], "leakage": leakage, "leakage_cases": recipe.leakage_cases}
 
 
 LEAKAGE_ROWS = [f"{name} keep={keep}" for keep in ("eyes", "both") for name in ("decoupled", "ablation")]

@@ -106,13 +106,16 @@ def finite_mean(values) -> float:
     return float(values.mean()) if values.size else float("nan")
 
 
-def bootstrap_interval(values: np.ndarray, seed: int = 0, draws: int = 10000, level: float = 0.95
-                       ) -> tuple[float, float]:
-    """The ``level`` percentile-bootstrap interval of the mean of ``values`` (one per case; NaNs dropped)."""
+def bootstrap_interval(values: np.ndarray, seed: int = 0, draws: int = 10000, level: float = 0.95,
+                       denominators: np.ndarray | None = None) -> tuple[float, float]:
+    """The ``level`` percentile-bootstrap interval of the mean of ``values`` (one per case; NaNs dropped),
+    or, given ``denominators`` (paired per case), of the ratio of the two means, the cases resampled together."""
     values = np.asarray(values, float)
-    values = values[np.isfinite(values)]
-    if len(values) < 2:
+    pairs = np.stack([values, np.ones_like(values) if denominators is None else np.asarray(denominators, float)], 1)
+    pairs = pairs[np.isfinite(pairs).all(1)]
+    if len(pairs) < 2:
         return float("nan"), float("nan")
-    means = np.random.default_rng(seed).choice(values, (draws, len(values))).mean(1)
+    drawn = pairs[np.random.default_rng(seed).integers(0, len(pairs), (draws, len(pairs)))].mean(1)
+    statistic = drawn[:, 0] / np.maximum(drawn[:, 1], 1e-9)
     tail = (1 - level) / 2 * 100
-    return float(np.percentile(means, tail)), float(np.percentile(means, 100 - tail))
+    return float(np.percentile(statistic, tail)), float(np.percentile(statistic, 100 - tail))

@@ -13,7 +13,7 @@ import torch
 from ..atomic import atomic_write
 from ..video_io import write_video
 from . import measure
-from .evaluate import ALPHAS, LAMBDAS, LEAKAGE_ROWS, HeldOutCase
+from .evaluate import ALPHAS, LAMBDAS, LEAKAGE_ROWS, HeldOutCase, mean_rows
 from .plots import line_plot
 from .recipe import Recipe
 from .speech import SAMPLE_RATE
@@ -178,19 +178,29 @@ TARGETS = [("frame MAE / 255, visual mode", "visual", "frame_mae", 6.0, False),
            ("mouth ~ audio, mixed mode", "mixed", "mouth~audio", 0.7, True)]
 
 
-def targets_table(means: dict[str, dict[str, float]]) -> list[str]:
-    """Each target beside its measurement, and whether it is met."""
-    lines = ["| target | goal | measured | met |", "| --- | ---: | ---: | --- |"]
-    rows = [(what, f"{'≥' if at_least else '≤'} {goal:g}", means.get(row, {}).get(column, float("nan")),
-             goal, at_least) for what, row, column, goal, at_least in TARGETS]
-    rows.append(("mouth motion, λ = 1 over λ = 0", "≥ 5", lambda_ratio(means), 5.0, True))
-    gain = alpha_gains(means)
-    for what, goal_text, value, goal, at_least in rows:
+def targets_table(rows: dict[str, list[dict[str, float]]]) -> list[str]:
+    """Each target beside its measurement (the mean over the cases, ``rows``: per row of the report, one dict
+    per held-out case), its 95 % bootstrap interval over the cases, and whether the mean meets it."""
+    means = mean_rows(rows)
+
+    def per_case(row: str, column: str) -> list[float]:
+        return [case.get(column, float("nan")) for case in rows.get(row, [])]
+
+    lines = ["| target | goal | measured | 95 % interval | met |", "| --- | ---: | ---: | ---: | --- |"]
+    targets = [(what, f"{'≥' if at_least else '≤'} {goal:g}", means.get(row, {}).get(column, float("nan")),
+                measure.bootstrap_interval(per_case(row, column)), goal, at_least)
+               for what, row, column, goal, at_least in TARGETS]
+    targets.append(("mouth motion, λ = 1 over λ = 0", "≥ 5", lambda_ratio(means),
+                    measure.bootstrap_interval(per_case("lambda=1", "mouth_std"),
+                                               denominators=per_case("lambda=0", "mouth_std")), 5.0, True))
+    for what, goal_text, value, (low, high), goal, at_least in targets:
         met = "yes" if _met(value, goal, at_least) else "no"
-        lines.append(f"| {what} | {goal_text} | {_fmt_against(value, goal, at_least)} | {met} |")
+        interval = "–" if not np.isfinite(low) else f"[{_fmt(low)}, {_fmt(high)}]"
+        lines.append(f"| {what} | {goal_text} | {_fmt_against(value, goal, at_least)} | {interval} | {met} |")
+    gain = alpha_gains(means)
     grows = bool(np.all(np.diff(gain) > 0))
     lines.append(f"| head motion (gain on the driver's) grows with α | increasing | "
-                 f"{', '.join(_fmt(v) for v in gain)} | {'yes' if grows else 'no'} |")
+                 f"{', '.join(_fmt(v) for v in gain)} | – | {'yes' if grows else 'no'} |")
     return lines
 
 
@@ -279,7 +289,7 @@ def write_report(out: Path, recipe: Recipe, results: dict, *, train_seconds: flo
         "",
         "## Targets",
         "",
-        *targets_table(means),
+        *targets_table(results["rows"]),
         "",
         "## Audio, visual and mixed modes (final stage-3 model)",
         "",
