@@ -3,7 +3,8 @@
 Faces (:mod:`.face`) follow known signals (:mod:`.signals`): head pose, blinks, and a mouth
 driven by procedural speech (:mod:`.speech`). :mod:`.measure` reads those signals back from any
 frames' pixels, and :mod:`.world` writes toy videos as a training dataset for the real trainer,
-with the fixed block-DCT codec of :mod:`.codec` in place of a VAE.
+with a latent codec of :mod:`.codec` in place of a VAE (a small learned autoencoder, or a fixed
+block DCT).
 """
 
 from .codec import CHANNELS, DctCodec
