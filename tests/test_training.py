@@ -235,6 +235,24 @@ def test_resume_after_kill_reproduces_the_uninterrupted_run(dataset, tmp_path):
     assert all(torch.equal(opt_a[i]["exp_avg_sq"], opt_b[i]["exp_avg_sq"]) for i in opt_a)
 
 
+def test_resume_refuses_a_checkpoint_that_trained_other_parameters(dataset, tmp_path):
+    """Resuming with another train_only would load an optimizer state of other tensors: refused with the
+    fix named, for checkpoints that record the trained names and for older ones (parameter count only)."""
+    start = save_checkpoint(MegActorSigma(tiny_config(use_temporal=False)), tmp_path / "s1.safetensors")
+    out = tmp_path / "run"
+    train(settings(2, start, dataset, out, steps=2, checkpoint_every=1, train_only=["audio_attn"]))
+    with pytest.raises(ValueError, match="was trained with other parameters .*resume with the train_only"):
+        train(settings(2, start, dataset, out, steps=3))
+    resumed = train(settings(2, start, dataset, out, steps=3, train_only=["audio_attn"]))  # the same: resumes
+    assert read_checkpoint(resumed)[2]["step"] == "3"
+    state = out / "checkpoints" / "step-00000003" / "trainer.pt"
+    older = torch.load(state, weights_only=True)
+    del older["trained"]
+    torch.save(older, state)
+    with pytest.raises(ValueError, match="was trained with other parameters"):
+        train(settings(2, start, dataset, out, steps=4))
+
+
 def test_learning_rate_schedules():
     peak = 1e-3
     assert [learning_rate_at(s, peak=peak, steps=6, schedule="cosine", warmup=2) for s in range(1, 7)] == \

@@ -25,8 +25,9 @@ _STEP = re.compile(r"^step-(\d{8})$")
 
 def save_state(output_dir: str | os.PathLike, step: int, model: MegActorSigma, *, stage: int,
                optimizer: torch.optim.Optimizer, scaler: torch.amp.GradScaler | None, ema: EMA | None,
-               keep: int) -> Path:
-    """Save everything a resume needs at ``step``; keep the newest ``keep`` checkpoints."""
+               keep: int, trained: list[str]) -> Path:
+    """Save everything a resume needs at ``step`` (``trained``: the names of the parameters the optimizer
+    holds, in its order); keep the newest ``keep`` checkpoints."""
     root = Path(output_dir) / STATE_FOLDER
     final = root / f"step-{step:08d}"
     tmp = root / f".{final.name}.tmp-{secrets.token_hex(4)}"
@@ -37,7 +38,7 @@ def save_state(output_dir: str | os.PathLike, step: int, model: MegActorSigma, *
         if ema is not None:
             save_checkpoint(model, tmp / "ema.safetensors", metadata={**metadata, "ema_decay": str(ema.decay)},
                             weights=ema.average)
-        torch.save({"step": step, "stage": stage, "optimizer": optimizer.state_dict(),
+        torch.save({"step": step, "stage": stage, "trained": trained, "optimizer": optimizer.state_dict(),
                     "scaler": None if scaler is None else scaler.state_dict()}, tmp / "trainer.pt")
         if final.exists():
             shutil.rmtree(final)
@@ -60,13 +61,21 @@ def saved_steps(output_dir: str | os.PathLike) -> list[Path]:
     return sorted(p for p in root.iterdir() if _STEP.match(p.name))
 
 
-def load_state(folder: Path, model: MegActorSigma, *, stage: int, ema: EMA | None) -> dict:
+def load_state(folder: Path, model: MegActorSigma, *, stage: int, ema: EMA | None, trained: list[str]) -> dict:
     """Restore a checkpoint folder's model and EMA weights; returns its trainer state (``step``,
-    ``optimizer`` and ``scaler`` state dicts) for the caller to load once they are prepared."""
+    ``optimizer`` and ``scaler`` state dicts) for the caller to load once they are prepared. ``trained``:
+    the parameters this run trains, which must be the ones the checkpoint's optimizer holds."""
     trainer = torch.load(folder / "trainer.pt", map_location="cpu", weights_only=True)
     if trainer["stage"] != stage:
         raise ValueError(f"{folder} is a stage-{trainer['stage']} checkpoint; this run trains stage {stage}. "
                          "Use another output_dir for another stage")
+    # Checkpoints from before the names were kept: the optimizer's parameter count.
+    saved = trainer.get("trained") or len(trainer["optimizer"]["param_groups"][0]["params"])
+    if saved != (trained if isinstance(saved, list) else len(trained)):
+        count = len(saved) if isinstance(saved, list) else saved
+        raise ValueError(f"{folder} was trained with other parameters ({count} tensors; this run trains "
+                         f"{len(trained)}): resume with the train_only it was started with, or use another "
+                         "output_dir")
     _, tensors, _ = read_checkpoint(folder / "model.safetensors")
     model.load_state_dict(tensors)
     if ema is not None:

@@ -148,7 +148,7 @@ def train(config: TrainConfig, *, callback: Callback | None = None) -> Path:
                                unexplained_weight=config.mix.unexplained_weight)
 
     saved = saved_steps(output)
-    resumed = load_state(saved[-1], model, stage=config.stage, ema=ema) if saved else None
+    resumed = load_state(saved[-1], model, stage=config.stage, ema=ema, trained=list(trained)) if saved else None
     step_module, optimizer = accelerator.prepare(step_module, optimizer)
     step = 0
     if resumed is not None:
@@ -206,7 +206,8 @@ def train(config: TrainConfig, *, callback: Callback | None = None) -> Path:
                 accelerator.wait_for_everyone()
                 if accelerator.is_main_process:
                     save_state(output, step, model, stage=config.stage, optimizer=optimizer,
-                               scaler=accelerator.scaler, ema=ema, keep=config.keep_checkpoints)
+                               scaler=accelerator.scaler, ema=ema, keep=config.keep_checkpoints,
+                               trained=list(trained))
             if callback is not None and accelerator.is_main_process:
                 callback(step, metrics)
     except KeyboardInterrupt:
