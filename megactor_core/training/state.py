@@ -69,11 +69,10 @@ def load_state(folder: Path, model: MegActorSigma, *, stage: int, ema: EMA | Non
     if trainer["stage"] != stage:
         raise ValueError(f"{folder} is a stage-{trainer['stage']} checkpoint; this run trains stage {stage}. "
                          "Use another output_dir for another stage")
-    # Checkpoints from before the names were kept: the optimizer's parameter count.
-    saved = trainer.get("trained") or len(trainer["optimizer"]["param_groups"][0]["params"])
-    if saved != (trained if isinstance(saved, list) else len(trained)):
-        count = len(saved) if isinstance(saved, list) else saved
-        raise ValueError(f"{folder} was trained with other parameters ({count} tensors; this run trains "
+    # The names when the checkpoint kept them (older ones: the optimizer's parameter count alone).
+    held = len(trainer["optimizer"]["param_groups"][0]["params"])
+    if held != len(trained) or trainer.get("trained", trained) != trained:
+        raise ValueError(f"{folder} was trained with other parameters ({held} tensors; this run trains "
                          f"{len(trained)}): resume with the train_only it was started with, or use another "
                          "output_dir")
     _, tensors, _ = read_checkpoint(folder / "model.safetensors")
