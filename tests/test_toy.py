@@ -126,6 +126,46 @@ def test_eyes_only_driving_frames_still_show_the_mouth_through_the_jaw():
     assert measure.correlation(chin, video.signals.mouth) > 0.99
 
 
+def test_face_fit_inverts_the_renderer_exactly():
+    """From one frame's 68 landmarks the toy face swap recovers the face's proportions, pose and expression,
+    so a face rendered from the fit has the same landmarks."""
+    from megactor_core.toy.swap import fit_face
+
+    rng = np.random.default_rng(5)
+    for size in (64, 96):
+        person = Identity.random(rng)
+        _, mouth = speech(FRAMES, rng)
+        signals = random_signals(FRAMES, 25, rng, mouth=mouth)
+        _, landmarks = render(person, signals, size)
+        for i in range(0, FRAMES, 13):
+            half_width, aspect, fitted = fit_face(landmarks[i], size)
+            assert half_width == pytest.approx(person.half_width, abs=1e-5)
+            assert aspect == pytest.approx(person.aspect, abs=1e-5)
+            for name in ("yaw", "pitch", "roll", "shift_x", "shift_y", "eyes", "mouth"):
+                assert getattr(fitted, name)[0] == pytest.approx(getattr(signals, name)[i], abs=1e-3), name
+            again = render(dataclasses.replace(person, half_width=half_width, aspect=aspect), fitted, size)[1]
+            np.testing.assert_allclose(again[0], landmarks[i], atol=1e-3)
+
+
+def test_face_swap_shows_another_person_making_the_same_face():
+    from megactor_core.toy.reproduce import FACE_SWAP
+    from megactor_core.training.augment import load_face_swap
+
+    swap = load_face_swap(FACE_SWAP)  # as the trainer finds it
+    signals, frames, landmarks = ground_truth(4, 64)
+    swapped = swap(frames, landmarks, np.random.default_rng(1))
+    assert swapped.shape == frames.shape and swapped.dtype == np.uint8
+    assert np.abs(swapped.astype(int) - frames).mean() > 10  # other colours, hair and background
+    np.testing.assert_array_equal(swapped, swap(frames, landmarks, np.random.default_rng(1)))
+    # Same mouth, eyes and head position, read back from the pixels.
+    assert measure.correlation(measure.mouth_opening(swapped), signals.mouth) > 0.9
+    assert measure.correlation(measure.mouth_opening(swapped), measure.mouth_opening(frames)) > 0.99
+    assert measure.correlation(measure.eye_openness(swapped), measure.eye_openness(frames)) > 0.9
+    np.testing.assert_allclose(measure.head_position(swapped), measure.head_position(frames), atol=0.01)
+    with pytest.raises(ValueError, match="square frames and \\[F, 68, 2\\] landmarks"):
+        swap(frames, landmarks[:, :10], np.random.default_rng(1))
+
+
 def test_speech_loudness_follows_its_envelope():
     rng = np.random.default_rng(0)
     envelope = syllable_envelope(6.0, rng)
@@ -299,6 +339,7 @@ def test_reproduction_runs_end_to_end_at_a_tiny_scale(tmp_path, capsys):
     from megactor_core.demo import TOY_CHECKPOINT
     from megactor_core.models import read_checkpoint, read_config
     from megactor_core.toy import reproduce
+    from megactor_core.toy.reproduce import FACE_SWAP
     from megactor_core.video_io import read_video
 
     recipe = ('{"codec": "dct", "width": 64, "heads": 4, "steps": [3, 3, 2], "identities": 2, '
@@ -316,6 +357,7 @@ def test_reproduction_runs_end_to_end_at_a_tiny_scale(tmp_path, capsys):
                '{"stage2_train_only": ["adio_attn"]}': "train_only ['adio_attn'] names none of the parameters stage 2",
                '{"codec": "vae"}': "codec must be 'dct' or 'conv', got 'vae'",
                '{"codec": "conv", "codec_steps": 0}': "codec_channels, codec_steps and codec_identities must be",
+               '{"face_swap": 1.5}': "face_swap must be a share in [0, 1], got 1.5",
                '{"steps": [5, 5, 2], "warmup_steps": 2}':
                    "warmup_steps must be in [0, the shortest stage's steps), got 2"}
     for bad, message in refused.items():
@@ -338,7 +380,10 @@ def test_reproduction_runs_end_to_end_at_a_tiny_scale(tmp_path, capsys):
         assert (config.hidden_size, config.num_heads) == (64, 4)  # the recipe's model
         rates = [json.loads(line)["lr"] for line in (tmp_path / "runs" / run / "log.jsonl").read_text().splitlines()]
         assert rates[-1] == 0.0  # the recipe's schedule: linear decay to 0 at each stage's last step
-        mix = json.loads((tmp_path / "runs" / run / "config.json").read_text())["mix"]
+        written = json.loads((tmp_path / "runs" / run / "config.json").read_text())
+        mix = written["mix"]
+        # Every stage trains on half its driving clips face-swapped to another person (the recipe's default).
+        assert (written["augment"]["face_swap"], written["augment"]["face_swap_probability"]) == (FACE_SWAP, 0.5)
         if run != "stage1":  # stage 1 has no audio, so no modality mix
             assert [mix["visual"], mix["audio"], mix["mixed"]] == [0.3, 0.2, 0.5]
             assert mix["mixed_keep"] == ("both" if run == "ablation" else "eyes")
@@ -362,10 +407,12 @@ def test_reproduction_runs_end_to_end_at_a_tiny_scale(tmp_path, capsys):
     # A stage 2 training every weight is the leakage study's decoupled model too: four runs. This one learns
     # its codec first, trains on its latents and ships it beside the model, where the demo finds it.
     every = json.dumps(dict(json.loads(recipe), stage2_train_only=[], codec="conv", codec_channels=4, codec_steps=3,
-                            codec_identities=2))
+                            codec_identities=2, face_swap=0))
     assert reproduce.main(["--out", str(tmp_path / "every"), "--recipe", every]) == 0
     assert sorted(p.name for p in (tmp_path / "every" / "runs").iterdir() if (p / "config.json").is_file()) == \
         ["ablation", "stage1", "stage2", "stage3"]
+    unswapped = json.loads((tmp_path / "every" / "runs" / "stage1" / "config.json").read_text())["augment"]
+    assert unswapped["face_swap"] is None  # face_swap=0: no driving clip re-rendered
     report = (tmp_path / "every" / "REPORT.md").read_text()
     assert "the model's own stage 2 is the decoupled one" in report
     assert "convolutional autoencoder (4 channels" in report

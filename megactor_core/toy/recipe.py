@@ -17,7 +17,7 @@ SIZE = 64
 
 @dataclass(frozen=True)
 class Recipe:
-    """Model, data, training and evaluation sizes; the defaults train in about 95 minutes on 2 CPU cores."""
+    """Model, data, training and evaluation sizes; the defaults trained in 120 minutes on 2 CPU cores (docs/toy.md)."""
 
     # The latent codec: "conv", a small autoencoder trained first on `codec_identities` other toy faces
     # (10 frames each) for `codec_steps` steps, or "dct", the fixed block DCT (codec.py; docs/toy.md: the
@@ -38,6 +38,10 @@ class Recipe:
     lr_schedule: str = "constant"  # each stage's (training/schedule.py); docs/toy.md: cosine did no better
     warmup_steps: int = 100  # each stage's
     snr_gamma: float = 0.0  # > 0: Min-SNR-γ timestep weighting of every stage's loss (training/losses.py)
+    # Share of every stage's training samples whose driving frames are re-rendered as another random person
+    # (toy/swap.py, the paper's face-swapped driving videos; 0 = none). docs/toy.md: without it the model
+    # copies the driver's outline and hair.
+    face_swap: float = 0.5
     # Stages 2 and 3's share of visual, audio and mixed samples (the ablation's too); the paper's 10/20/70.
     mix: tuple[float, float, float] = (0.1, 0.2, 0.7)
     # The model's stage 2 trains only the parameters so named (TrainConfig.train_only; () = all, as the
@@ -68,6 +72,8 @@ class Recipe:
         if min(self.codec_channels, self.codec_steps, self.codec_identities) < 1:
             raise ValueError("codec_channels, codec_steps and codec_identities must be positive, got "
                              f"{self.codec_channels}, {self.codec_steps}, {self.codec_identities}")
+        if not 0 <= self.face_swap <= 1:
+            raise ValueError(f"face_swap must be a share in [0, 1], got {self.face_swap}")
         if len(self.mix) != 3:
             raise ValueError(f"mix must be three shares (visual, audio, mixed), got {self.mix}")
         self.model_config()  # a width the heads do not divide fails here, before any data is written

@@ -37,6 +37,7 @@ from .report import write_report
 from .world import codec_frames, toy_whisper, write_dataset
 
 log = logging.getLogger(__name__)
+FACE_SWAP = "megactor_core.toy.swap:face_swap"
 
 
 def toy_codec(out: Path, recipe: Recipe) -> LatentCodec:
@@ -78,7 +79,9 @@ def train_all(out: Path, recipe: Recipe) -> tuple[dict[str, Path], LatentCodec, 
                         lr_schedule=recipe.lr_schedule, warmup_steps=recipe.warmup_steps, snr_gamma=recipe.snr_gamma,
                         mixed_precision="no", gradient_checkpointing=False, num_workers=0, log_every=50,
                         checkpoint_every=max(steps // 4, 1), preview_every=0, seed=recipe.seed,
-                        ema_decay=1 - 5 / max(steps, 10))  # exports the average over about the last fifth of the run
+                        ema_decay=1 - 5 / max(steps, 10),  # exports the average over about the last fifth of the run
+                        augment=dict(face_swap=FACE_SWAP if recipe.face_swap else None,
+                                     face_swap_probability=recipe.face_swap))
         settings.update(changes)
         return train(TrainConfig.from_dict(settings))
 
