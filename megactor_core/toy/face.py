@@ -23,6 +23,7 @@ from .signals import Signals
 SCLERA = (245, 245, 245)
 JAW_DROP = 0.15  # how far the chin drops (face units) when the mouth opens fully
 MOUTH_INSIDE = (25, 5, 10)
+CENTRE = (0.5, 0.53)  # where an unshifted face's centre sits, as fractions of the frame (x, y)
 OUTLINE_POINTS = 36
 _SUBPIXEL = 4  # cv2 drawing shift: coordinates in 1/16 px
 
@@ -112,7 +113,7 @@ class _Projector:
     def __init__(self, identity: Identity, signals: Signals, i: int, size: int) -> None:
         self.rotation = rotation(signals.yaw[i], signals.pitch[i], signals.roll[i])
         self.scale = identity.half_width * size
-        self.centre = np.array([size * (0.5 + signals.shift_x[i]), size * (0.53 + signals.shift_y[i])])
+        self.centre = size * (np.array(CENTRE) + [signals.shift_x[i], signals.shift_y[i]])
 
     def __call__(self, points: np.ndarray) -> np.ndarray:
         return (points @ self.rotation.T)[:, :2] * self.scale + self.centre

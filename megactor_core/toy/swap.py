@@ -18,7 +18,7 @@ import math
 
 import numpy as np
 
-from .face import Identity, face_points, render
+from .face import CENTRE, Identity, face_points, render
 from .signals import Signals
 
 _FIXED = np.r_[0, 16, 17:36, 36, 39, 42, 45]  # ears, brows, nose, eye corners: move with neither eyes nor mouth
@@ -80,8 +80,9 @@ def fit_face(flat: np.ndarray, size: int) -> tuple[float, float, Signals]:
     closed, wide = project(_points(aspect, eyes, 0.0)[_MOUTH]), project(_points(aspect, eyes, 1.0)[_MOUTH])
     mouth = _linear(flat[_MOUTH], closed, wide)
     scale, yaw, pitch, roll = _angles(camera)
+    shift = centre / size - CENTRE
     signals = Signals(yaw=np.array([yaw]), pitch=np.array([pitch]), roll=np.array([roll]),
-                      shift_x=np.array([centre[0] / size - 0.5]), shift_y=np.array([centre[1] / size - 0.53]),
+                      shift_x=shift[:1], shift_y=shift[1:],
                       eyes=np.array([eyes]), mouth=np.array([mouth]))
     return scale / size, aspect, signals
 
