@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import platform
 import re
 import subprocess
 import sys
@@ -11,16 +10,11 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-import torch
+from megactor_core.machine import describe as machine  # noqa: F401  (re-exported for the benchmark scripts)
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = Path(__file__).with_name("RESULTS.md")
 HEADER = "# Benchmark results\n\nEach section is written by the script it names; rerun it to refresh.\n"
-
-
-def machine() -> str:
-    return (f"{platform.processor() or platform.machine()}, {torch.get_num_threads()} torch threads, "
-            f"torch {torch.__version__}, Python {platform.python_version()}")
 
 
 def best_of(fn: Callable[[], object], repeats: int = 3, *, warm_up: bool = False) -> float:

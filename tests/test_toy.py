@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 import torch
 
+from megactor_core.machine import cpu_name
 from megactor_core.models import MegActorConfig, MegActorSigma, save_checkpoint
 from megactor_core.toy import codec as toy_codecs
 from megactor_core.toy import measure
@@ -367,6 +368,7 @@ def test_reproduction_runs_end_to_end_at_a_tiny_scale(tmp_path, capsys):
     assert not any(tmp_path.iterdir())  # nothing written for a recipe that cannot train
     assert reproduce.main(["--out", str(tmp_path), "--recipe", recipe]) == 0
     report = (tmp_path / "REPORT.md").read_text()
+    assert f"- Machine: {cpu_name()}, " in report  # the CPU model, not only "x86_64": float results depend on it
     for row in ("| truth |", "| codec |", "| still |", "| mixed |", "| ablation keep=both |",
                 "| ablation − decoupled, keep=eyes |", "| alpha=2 |", "| lambda=1.5 |",
                 "| mouth motion, λ = 1 over λ = 0 | ≥ 5 |"):

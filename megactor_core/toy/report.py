@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import dataclasses
-import platform
 from pathlib import Path
 
 import cv2
 import numpy as np
-import torch
 
 from ..atomic import atomic_write
+from ..machine import describe
 from ..video_io import write_video
 from . import measure
 from .evaluate import ALPHAS, LAMBDAS, LEAKAGE_ROWS, HeldOutCase, mean_rows
@@ -273,8 +272,7 @@ def write_report(out: Path, recipe: Recipe, results: dict, *, train_seconds: flo
         "pixels (`megactor_core/toy/measure.py`), on held-out identities with held-out motion and speech,",
         f"averaged over {results['cases']} of them.",
         "",
-        f"- Machine: {platform.processor() or platform.machine()}, {torch.get_num_threads()} torch threads, "
-        f"torch {torch.__version__}.",
+        f"- Machine: {describe()}.",
         "- Training (the codec if learned, the dataset, stages 1, 2, 3 and the leakage study's stage-2 runs): "
         f"{train_seconds / 60:.1f} min"
         + (f" (summed over invocations; this one reused the finished runs {', '.join(reused)})" if reused else "")
