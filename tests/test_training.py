@@ -446,6 +446,58 @@ def test_stage1_is_visual_and_stage3_uses_consecutive_frames(dataset):
     assert stage3[0]["latents"].shape == (4, 4, 8, 8) and stage3[0]["driving"].shape == (4, 3, 64, 64)
 
 
+def test_samples_sharing_a_reference_draw_their_own_targets_and_noise(dataset):
+    """With samples_per_reference = 4, samples 4g..4g+3 share a clip and its reference frame; each draws its own
+    target frames (never the reference in stages 1-2), noise, timestep and controls."""
+    for stage in (1, 3):
+        config = settings(stage, "x", dataset, "x", batch_size=8, samples_per_reference=4)
+        samples = TrainingSamples(ShardDataset(dataset), config, audio=stage > 1, patch_size=2)
+        draws = [samples.draw(i) for i in range(400)]
+        for g in range(100):
+            group = draws[4 * g:4 * g + 4]
+            assert len({(d.clip, d.reference) for d in group}) == 1
+            assert len({d.seed for d in group}) == 4
+            if stage == 1:
+                assert all(d.reference not in d.targets for d in group)
+        pairs = sum(clip["frames"] for clip in samples.dataset.clips)  # every (clip, reference frame)
+        assert len({(d.clip, d.reference) for d in draws[::4]}) > 0.75 * min(pairs, 100)  # groups draw apart
+        varied = sum(len({tuple(d.targets) for d in draws[4 * g:4 * g + 4]}) > 1 for g in range(100))
+        assert varied > 80  # targets vary within the groups
+        first, second = samples[0], samples[1]
+        assert torch.equal(first["reference"], second["reference"])
+        assert not torch.equal(first["noise"], second["noise"])
+    with pytest.raises(ValueError, match=r"samples_per_reference \(3\) must divide batch_size \(8\)"):
+        settings(1, "x", dataset, "x", batch_size=8, samples_per_reference=3)
+
+
+def test_a_shared_reference_is_encoded_once_with_the_same_loss_and_gradients(dataset, init):
+    """The step that encodes each group's reference once gives the loss and gradients of encoding it for
+    every sample."""
+    config = settings(1, init, dataset, "x", batch_size=8, samples_per_reference=4)
+    samples = TrainingSamples(ShardDataset(dataset), config, audio=False, patch_size=2)
+    batch = torch.utils.data.default_collate([samples[i] for i in range(8)])
+    model = load_checkpoint(init)
+    results = []
+    for shared in (1, 4):
+        step = TrainingStep(model, DiffusionObjective(model.config.prediction_type), encoders_train=True,
+                            unexplained_weight=0.0, samples_per_reference=shared)
+        model.zero_grad()
+        loss = step(batch)["loss"]
+        loss.backward()
+        results.append((loss.detach(), {n: p.grad.clone() for n, p in model.named_parameters() if p.grad is not None}))
+    (loss1, grads1), (loss4, grads4) = results
+    torch.testing.assert_close(loss4, loss1)
+    assert grads1.keys() == grads4.keys() and any(n.startswith("reference.") for n in grads4)
+    for name, grad in grads1.items():
+        torch.testing.assert_close(grads4[name], grad, atol=1e-6, rtol=1e-4, msg=name)
+
+
+def test_training_with_a_shared_reference_lowers_the_loss(dataset, init, tmp_path):
+    config = settings(1, init, dataset, tmp_path / "shared", batch_size=4, samples_per_reference=2)
+    exported = train(config)
+    assert fixed_loss(exported, config) < 0.9 * fixed_loss(init, config)
+
+
 def test_face_swap_hook_is_called_and_checked(dataset, monkeypatch, tmp_path):
     module = tmp_path / "my_swap.py"
     module.write_text("import numpy as np\n"

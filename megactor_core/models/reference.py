@@ -29,6 +29,13 @@ class ReferenceFeatures:
         reference (guidance's unconditional branch when it drops the reference, in one batch)."""
         return replace(self, videos=videos)
 
+    def repeat_interleave(self, repeats: int) -> ReferenceFeatures:
+        """Each video's features for the ``repeats`` consecutive videos of a batch that share its reference."""
+        if repeats == 1:
+            return self
+        return ReferenceFeatures({i: (k.repeat_interleave(repeats, 0), v.repeat_interleave(repeats, 0))
+                                  for i, (k, v) in self.keys_values.items()}, self.videos)
+
     def to(self, device: torch.device | str | None = None, dtype: torch.dtype | None = None) -> ReferenceFeatures:
         return ReferenceFeatures({i: (k.to(device=device, dtype=dtype), v.to(device=device, dtype=dtype))
                                   for i, (k, v) in self.keys_values.items()}, self.videos)

@@ -87,13 +87,15 @@ def train_all(out: Path, recipe: Recipe) -> tuple[dict[str, Path], LatentCodec, 
 
     s1, s2, s3 = recipe.steps
     mix = dict(zip(MODALITIES, recipe.mix, strict=True))
-    trained = {"stage1": run(1, init, "stage1", s1)}
-    trained["stage2"] = run(2, trained["stage1"], "stage2", s2, mix=mix, train_only=recipe.stage2_train_only)
+    shared = dict(samples_per_reference=recipe.samples_per_reference)  # stages 1 and 2, one target frame each
+    trained = {"stage1": run(1, init, "stage1", s1, **shared)}
+    trained["stage2"] = run(2, trained["stage1"], "stage2", s2, mix=mix, train_only=recipe.stage2_train_only,
+                            **shared)
     # The leakage study's pair trains every weight, as the paper's stage 2 does; without modality decoupling
     # the mixed samples show the whole face (mouth included) beside the audio.
-    trained["decoupled"] = (run(2, trained["stage1"], "decoupled", s2, mix=mix) if recipe.stage2_train_only
-                            else trained["stage2"])
-    trained["ablation"] = run(2, trained["stage1"], "ablation", s2, mix=dict(mix, mixed_keep="both"))
+    trained["decoupled"] = (run(2, trained["stage1"], "decoupled", s2, mix=mix, **shared)
+                            if recipe.stage2_train_only else trained["stage2"])
+    trained["ablation"] = run(2, trained["stage1"], "ablation", s2, mix=dict(mix, mixed_keep="both"), **shared)
     trained["stage3"] = run(3, trained["stage2"], "stage3", s3, batch_size=max(recipe.batch_size // 4, 1),
                             learning_rate=recipe.stage3_learning_rate,
                             mix=dict(mix, clip_frames=recipe.stage3_clip_frames))

@@ -76,6 +76,10 @@ class TrainConfig:
     output_dir: str
     steps: int = 30_000
     batch_size: int = 4  # per process
+    # Consecutive samples that share one clip and its reference frame (each with its own target frames, noise,
+    # timestep and controls); the step encodes each reference once for them, so more targets cost less reference
+    # compute. Must divide batch_size. 1 = every sample draws its own clip and reference.
+    samples_per_reference: int = 1
     gradient_accumulation: int = 1
     learning_rate: float = 1e-5
     lr_schedule: str = "constant"  # or "cosine" / "linear": decayed to 0 at the last step (schedule.py)
@@ -112,9 +116,13 @@ class TrainConfig:
             problems.append(f"stage must be one of {STAGES}, got {self.stage!r}")
         if self.mixed_precision not in MIXED_PRECISION:
             problems.append(f"mixed_precision must be one of {MIXED_PRECISION}, got {self.mixed_precision!r}")
-        for name in ("steps", "batch_size", "gradient_accumulation", "checkpoint_every", "log_every", "preview_steps"):
+        for name in ("steps", "batch_size", "samples_per_reference", "gradient_accumulation", "checkpoint_every",
+                     "log_every", "preview_steps"):
             if getattr(self, name) < 1:
                 problems.append(f"{name} must be at least 1, got {getattr(self, name)}")
+        if self.samples_per_reference >= 1 and self.batch_size % self.samples_per_reference:
+            problems.append(f"samples_per_reference ({self.samples_per_reference}) must divide batch_size "
+                            f"({self.batch_size}), so a batch holds whole groups sharing a reference")
         if self.lr_schedule not in SCHEDULES:
             problems.append(f"lr_schedule must be one of {SCHEDULES}, got {self.lr_schedule!r}")
         if not 0 <= self.warmup_steps < self.steps:

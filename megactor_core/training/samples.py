@@ -1,8 +1,9 @@
 """Training samples: sample number ``i`` -> reference, target frames, controls, masks, noise, timestep.
 
-Everything random about a sample is drawn from a generator seeded with ``(seed, i)`` alone, so a
-sample is the same whichever worker or process builds it, and a run resumed at step ``s``
-sees exactly the samples the uninterrupted run would have seen.
+Everything random about a sample is drawn from a generator seeded with ``(seed, i)`` alone (its clip
+and reference, when ``samples_per_reference`` samples share them, from one seeded with their group
+number), so a sample is the same whichever worker or process builds it, and a run resumed at step
+``s`` sees exactly the samples the uninterrupted run would have seen.
 """
 
 from __future__ import annotations
@@ -75,15 +76,22 @@ class TrainingSamples(torch.utils.data.Dataset):
 
     def draw(self, index: int) -> Draw:
         rng = np.random.default_rng([self.config.seed, index])
-        clip = self._clips[rng.integers(len(self._clips))]
+        shared = self.config.samples_per_reference
+        # A group of samples sharing a reference draws its clip and reference from the group's own generator.
+        group = rng if shared == 1 else np.random.default_rng([self.config.seed, index // shared, shared])
+        clip = self._clips[group.integers(len(self._clips))]
         length, frames = self.dataset.clips[clip]["frames"], self.config.frames_per_sample
-        if frames == 1:
+        if frames == 1 and shared == 1:
             reference, target = (int(i) for i in rng.choice(length, 2, replace=False))
             targets = [target]
+        elif frames == 1:
+            reference = int(group.integers(length))
+            target = int(rng.integers(length - 1))
+            targets = [target + (target >= reference)]  # any frame but the reference
         else:
             start = int(rng.integers(length - frames + 1))
             targets = list(range(start, start + frames))
-            reference = int(rng.integers(length))
+            reference = int(group.integers(length))
         names, odds = self._modalities
         modality = str(rng.choice(names, p=odds))
         if rng.random() < self.config.mix.drop_controls:

@@ -74,19 +74,21 @@ class TrainingStep(nn.Module):
     """One batch -> its losses: noising, the reference and driving encoders, masks, denoiser."""
 
     def __init__(self, model: MegActorSigma, objective: DiffusionObjective, *, encoders_train: bool,
-                 unexplained_weight: float) -> None:
+                 unexplained_weight: float, samples_per_reference: int = 1) -> None:
         super().__init__()
         self.model = model
         self.objective = objective
         self.encoders_train = encoders_train
         self.unexplained_weight = unexplained_weight
+        self.samples_per_reference = samples_per_reference
 
     def forward(self, batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
         scale = self.model.config.vae_scaling_factor
         x0, noise, t = batch["latents"] * scale, batch["noise"], batch["timestep"]
         xt = self.objective.add_noise(x0, noise, t)
         with torch.set_grad_enabled(torch.is_grad_enabled() and self.encoders_train):
-            reference = self.model.encode_reference(batch["reference"] * scale)
+            shared = self.samples_per_reference  # each group's reference is encoded once (TrainingSamples.draw)
+            reference = self.model.encode_reference(batch["reference"][::shared] * scale).repeat_interleave(shared)
             driven = self.model.encode_driving(batch["driving"]) * batch["visual"].reshape(-1, 1, 1, 1, 1)
         audio = batch.get("audio")
         hears = batch.get("audio_on", torch.zeros_like(batch["visual"]))
@@ -145,7 +147,8 @@ def train(config: TrainConfig, *, callback: Callback | None = None) -> Path:
                                    vlb_weight=config.vlb_weight, snr_gamma=config.snr_gamma)
     encoders_train = any(name.startswith(("reference.", "driven_encoder.")) for name in trained)
     step_module = TrainingStep(model, objective, encoders_train=encoders_train,
-                               unexplained_weight=config.mix.unexplained_weight)
+                               unexplained_weight=config.mix.unexplained_weight,
+                               samples_per_reference=config.samples_per_reference)
 
     saved = saved_steps(output)
     resumed = load_state(saved[-1], model, stage=config.stage, ema=ema, trained=list(trained)) if saved else None
