@@ -377,6 +377,15 @@ def test_reproduction_runs_end_to_end_at_a_tiny_scale(tmp_path, capsys):
         assert row in report
     for plot in ("audio_mouth.png", "visual_pose.png", "alpha.png", "lambda.png"):
         assert cv2.imread(str(tmp_path / plot)).shape == (340, 640, 3)
+    # Every case's measurements beside the report: its target table rebuilt from them is the report's.
+    from megactor_core.toy.report import targets_table
+
+    saved = json.loads((tmp_path / "results.json").read_text())
+    assert len(saved["rows"]["visual"]) == 1 and len(saved["rows"]["ablation keep=eyes"]) == 2  # cases per row
+    assert saved["recipe"]["steps"] == [3, 3, 2] and saved["train_seconds"] > 0
+    rows = {row: [{k: float("nan") if v is None else v for k, v in case.items()} for case in cases]
+            for row, cases in saved["rows"].items()}
+    assert "\n".join(targets_table(rows)) in report
     assert read_video(tmp_path / "sample_mixed.mp4").frames.shape == (10, 128, 384, 3)
     for run in ("stage1", "stage2", "decoupled", "ablation", "stage3"):
         config = read_config(tmp_path / "runs" / run /
@@ -410,6 +419,17 @@ def test_reproduction_runs_end_to_end_at_a_tiny_scale(tmp_path, capsys):
     assert (tmp_path / "runs" / "train_seconds.json").read_text() == clock
     reused = "reused the finished runs stage1, stage2, decoupled, ablation, stage3"
     assert reused in (tmp_path / "REPORT.md").read_text()
+    # A rerun that changes a finished stage's settings, or what the codec and dataset were built from, is refused
+    # with the changes named, and the finished runs stay.
+    capsys.readouterr()
+    faster = json.dumps(dict(json.loads(recipe), stage3_learning_rate=1e-3))
+    assert reproduce.main(["--out", str(tmp_path), "--recipe", faster]) == 2
+    assert (f"{tmp_path / 'runs' / 'stage3'} holds a run trained with other settings (learning_rate: 0.002 -> 0.001)"
+            in capsys.readouterr().err)
+    wider = json.dumps(dict(json.loads(recipe), identities=3))
+    assert reproduce.main(["--out", str(tmp_path), "--recipe", wider]) == 2
+    assert "initial model of another recipe (identities: 2 -> 3); use another --out" in capsys.readouterr().err
+    assert (tmp_path / "runs" / "stage3" / "megactor_sigma_stage3.safetensors").is_file()
     # A stage 2 training every weight is the leakage study's decoupled model too: four runs. This one learns
     # its codec first, trains on its latents and ships it beside the model, where the demo finds it.
     every = json.dumps(dict(json.loads(recipe), stage2_train_only=[], codec="conv", codec_channels=4, codec_steps=3,

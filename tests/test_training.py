@@ -253,6 +253,35 @@ def test_resume_refuses_a_checkpoint_that_trained_other_parameters(dataset, tmp_
         train(settings(2, start, dataset, out, steps=4))
 
 
+def test_resume_refuses_changed_settings_and_names_them(dataset, init, tmp_path):
+    """Rerunning into an output_dir with another learning rate or mix is refused before any step, naming each
+    change, and leaves the run's checkpoints and config.json as they were; the settings a resume may change
+    (steps, logging, workers, another spelling of the data path) resume; so does a change written into
+    config.json on purpose."""
+    out = tmp_path / "run"
+    train(settings(1, init, dataset, out, steps=2, checkpoint_every=1))
+    recorded = (out / "config.json").read_text()
+    with pytest.raises(ValueError) as refused:
+        train(settings(1, init, dataset, out, steps=3, learning_rate=2e-3, mix=dict(clip_frames=4, audio=0.5)))
+    message = str(refused.value)
+    listed = message.split("other settings (")[1].split("); resuming from step-00000002")[0]
+    assert listed == "learning_rate: 0.001 -> 0.002; mix.audio: 0.2 -> 0.5"  # not steps: a resume may change it
+    assert f"write them into {out / 'config.json'} first" in message
+    assert (out / "config.json").read_text() == recorded
+    assert [p.name for p in (out / "checkpoints").iterdir()] == ["step-00000001", "step-00000002"]
+
+    resumed = train(settings(1, init, Path(str(dataset) + "/."), out, steps=3, checkpoint_every=1, log_every=1,
+                             num_workers=1))
+    assert read_checkpoint(resumed)[2]["step"] == "3"
+    edited = json.loads((out / "config.json").read_text())
+    edited["learning_rate"] = 2e-3
+    (out / "config.json").write_text(json.dumps(edited))
+    resumed = train(settings(1, init, dataset, out, steps=4, learning_rate=2e-3))
+    assert read_checkpoint(resumed)[2]["step"] == "4"
+    with pytest.raises(ValueError, match=r"other settings \(learning_rate: 0.002 -> 0.001\)"):
+        train(settings(1, init, dataset, out, steps=5))
+
+
 def test_learning_rate_schedules():
     peak = 1e-3
     assert [learning_rate_at(s, peak=peak, steps=6, schedule="cosine", warmup=2) for s in range(1, 7)] == \

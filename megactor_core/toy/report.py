@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import dataclasses
+import json
+import math
 from pathlib import Path
 
 import cv2
@@ -334,8 +336,26 @@ def write_report(out: Path, recipe: Recipe, results: dict, *, train_seconds: flo
         *[f"![{p}]({p})" for p in plots],
         "",
         "Videos (reference | driver | generated, 2x): " + ", ".join(f"[{v}]({v})" for v in videos) + ".",
+        "",
+        "Every measurement of every case: [`results.json`](results.json).",
     ]
+    _write_results(out / "results.json", recipe, results, train_seconds=train_seconds, eval_seconds=eval_seconds)
     path = out / "REPORT.md"
     with atomic_write(path) as tmp:
         Path(tmp).write_text("\n".join(lines) + "\n")
     return path
+
+
+def _write_results(path: Path, recipe: Recipe, results: dict, *, train_seconds: float, eval_seconds: float) -> None:
+    """The report's numbers per held-out case, so that two runs can be compared case by case (paired):
+    ``rows[row]`` lists one mapping of measurements per case (the leakage study's rows too), in the cases'
+    order, the same in every run of one seed; an undefined value (NaN) is null."""
+    def finite(value: float) -> float | None:
+        return value if math.isfinite(value) else None
+
+    data = {"machine": describe(), "train_seconds": train_seconds, "eval_seconds": eval_seconds,
+            "recipe": dataclasses.asdict(recipe),
+            "rows": {row: [{key: finite(value) for key, value in case.items()} for case in cases]
+                     for row, cases in results["rows"].items()}}
+    with atomic_write(path) as tmp:
+        Path(tmp).write_text(json.dumps(data, indent=1) + "\n")

@@ -8,7 +8,8 @@ decoupling, both training every weight), the evaluation on held-out identities a
 and ``REPORT.md`` with its plots and sample videos, beside the stage-3 model as the demo ships it
 (``megactor_sigma_toy.safetensors``, and its ``megactor_sigma_toy.codec.safetensors`` when the codec
 is learned: copy them to ``megactor_core/toy/`` to make them the demo's). Finished stages are reused
-when the command runs again (delete ``--out`` to start over); an interrupted stage resumes.
+when the command runs again and an interrupted stage resumes; a stage whose settings the new ``--recipe`` changes
+is refused, naming them (delete its folder under ``--out/runs``, or ``--out``, to train it again).
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from ..cli import run_command
 from ..demo import TOY_CHECKPOINT
 from ..models import MegActorSigma, load_checkpoint, read_checkpoint, save_checkpoint
 from ..pipeline.codec import LatentCodec
@@ -38,6 +40,10 @@ from .world import codec_frames, toy_whisper, write_dataset
 
 log = logging.getLogger(__name__)
 FACE_SWAP = "megactor_core.toy.swap:face_swap"
+# The recipe fields that shape the codec, the dataset and the initial model, which train_all builds once and then
+# reuses; the trainer compares each stage's own settings with those its folder was trained with.
+BUILT_FROM = ("seed", "codec", "codec_channels", "codec_steps", "codec_identities", "identities",
+              "videos_per_identity", "frames", "clip_frames", "width", "heads", "temporal_modulation")
 
 
 def toy_codec(out: Path, recipe: Recipe) -> LatentCodec:
@@ -56,6 +62,7 @@ def train_all(out: Path, recipe: Recipe) -> tuple[dict[str, Path], LatentCodec, 
     study's stage-2 pair ``decoupled``, the same file as ``stage2`` when that trains every weight, and
     ``ablation``), and the names of the runs an earlier invocation had already finished (reused, not trained
     again)."""
+    _check_built_from(out, recipe)
     codec = toy_codec(out, recipe)
     data = out / "data"
     if not (data / "index.json").is_file():
@@ -102,6 +109,23 @@ def train_all(out: Path, recipe: Recipe) -> tuple[dict[str, Path], LatentCodec, 
     return trained, codec, reused
 
 
+def _check_built_from(out: Path, recipe: Recipe) -> None:
+    """Record the recipe ``out`` is built from (``recipe.json``) or refuse one that would reuse another's codec,
+    dataset or initial model, naming the fields."""
+    recorded = out / "recipe.json"
+    now = dataclasses.asdict(recipe)
+    if recorded.is_file():
+        then = json.loads(recorded.read_text())
+        changed = "; ".join(f"{name}: {then.get(name)!r} -> {now[name]!r}" for name in BUILT_FROM
+                            if then.get(name) != now[name])
+        if changed:
+            raise ValueError(f"{out} holds the codec, dataset and initial model of another recipe ({changed}); "
+                             "use another --out, or delete it to start over")
+    else:
+        out.mkdir(parents=True, exist_ok=True)
+        recorded.write_text(json.dumps(now, indent=2))
+
+
 def export_model(stage3: Path, recipe: Recipe, codec: LatentCodec, path: Path) -> Path:
     """The stage-3 model in the demo's form: fp16 (half the size) with the recipe that trained it in
     its metadata, so the bundled file says which run it comes from and which codec it needs (a learned
@@ -111,6 +135,26 @@ def export_model(stage3: Path, recipe: Recipe, codec: LatentCodec, path: Path) -
         save_conv_codec(codec, codec_path(path))
     return save_checkpoint(load_checkpoint(stage3), path, dtype=torch.float16,
                            metadata={**metadata, "recipe": json.dumps(dataclasses.asdict(recipe))})
+
+
+def reproduce(out: Path, recipe: Recipe) -> str:
+    """Train what ``out`` does not hold yet, evaluate, and write the report and the demo's model."""
+    runs = out / "runs"
+    started = time.perf_counter()
+    trained, codec, reused = train_all(runs, recipe)
+    trained_at = time.perf_counter()
+    # Training time summed over the invocations that trained, so a rerun reusing the runs still reports it
+    # (one that only found all its runs finished adds nothing).
+    timing = runs / "train_seconds.json"
+    train_seconds = json.loads(timing.read_text())["seconds"] if timing.is_file() else 0.0
+    if len(reused) < len(set(trained.values())):
+        train_seconds += trained_at - started
+        timing.write_text(json.dumps({"seconds": train_seconds}))
+    results = evaluate(trained, recipe, codec)
+    report = write_report(out, recipe, results, train_seconds=train_seconds, reused=reused,
+                          eval_seconds=time.perf_counter() - trained_at)
+    model = export_model(trained["stage3"], recipe, codec, out / TOY_CHECKPOINT.name)
+    return f"wrote {report} and {model}"
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -127,24 +171,7 @@ def main(argv: list[str] | None = None) -> int:
     except (ValueError, TypeError, AttributeError) as exc:
         fields = ", ".join(f.name for f in dataclasses.fields(Recipe))
         parser.error(f"--recipe must be a JSON object of Recipe fields ({fields}): {exc}")
-    out = Path(args.out)
-    runs = out / "runs"
-    started = time.perf_counter()
-    trained, codec, reused = train_all(runs, recipe)
-    trained_at = time.perf_counter()
-    # Training time summed over the invocations that trained, so a rerun reusing the runs still reports it
-    # (one that only found all its runs finished adds nothing).
-    timing = runs / "train_seconds.json"
-    train_seconds = json.loads(timing.read_text())["seconds"] if timing.is_file() else 0.0
-    if len(reused) < len(set(trained.values())):
-        train_seconds += trained_at - started
-        timing.write_text(json.dumps({"seconds": train_seconds}))
-    results = evaluate(trained, recipe, codec)
-    report = write_report(out, recipe, results, train_seconds=train_seconds, reused=reused,
-                          eval_seconds=time.perf_counter() - trained_at)
-    model = export_model(trained["stage3"], recipe, codec, out / TOY_CHECKPOINT.name)
-    print(f"wrote {report} and {model}")
-    return 0
+    return run_command(lambda: reproduce(Path(args.out), recipe))
 
 
 if __name__ == "__main__":

@@ -19,6 +19,12 @@ from .schedule import SCHEDULES
 STAGES = (1, 2, 3)
 MIXED_PRECISION = ("no", "fp16", "bf16")
 MODALITIES = ("visual", "audio", "mixed")
+# The settings a resumed run may change (train.py refuses any other): where it writes, how long it runs (a
+# decaying lr_schedule then follows the new step count from the resume on), and what it logs and keeps, none of
+# which changes what an optimizer step computes. init and data are compared as the files they name.
+RESUMABLE = frozenset({"output_dir", "steps", "num_workers", "gradient_checkpointing", "log_every", "log_with",
+                       "checkpoint_every", "keep_checkpoints", "preview_every", "preview_vae", "preview_steps",
+                       "preview_metrics"})
 
 
 @dataclass
@@ -180,6 +186,30 @@ class TrainConfig:
         data = dataclasses.asdict(self)
         data["augment"]["scale"] = list(self.augment.scale)
         return data
+
+    def flat(self) -> dict[str, bool | int | float | str]:
+        """Every setting under its dotted name (``mix.regions.eyes``), lists and nulls written as text: what
+        experiment trackers take, and what :meth:`resume_changes` compares."""
+        def walk(data: dict[str, Any], prefix: str) -> dict[str, Any]:
+            flat = {}
+            for key, value in data.items():
+                if isinstance(value, dict):
+                    flat.update(walk(value, f"{prefix}{key}."))
+                else:
+                    flat[prefix + key] = value if isinstance(value, bool | int | float | str) else str(value)
+            return flat
+
+        return walk(self.to_dict(), "")
+
+    def resume_changes(self, started: TrainConfig) -> dict[str, tuple[Any, Any]]:
+        """The settings, by dotted name, in which this run differs from ``started`` (the settings its output_dir
+        was trained with) other than those a resume may change (:data:`RESUMABLE`): ``{name: (then, now)}``."""
+        then, now = started.flat(), self.flat()
+        for name in ("init", "data"):  # another spelling of the same file is no change
+            then[name], now[name] = (os.path.realpath(os.path.expanduser(v)) for v in (then[name], now[name]))
+        names = [*now, *(name for name in then if name not in now)]  # a mix.regions key may be in one only
+        return {name: (then.get(name), now.get(name)) for name in names
+                if name not in RESUMABLE and then.get(name) != now.get(name)}
 
 
 def _build(cls: type, data: dict[str, Any], prefix: str) -> Any:

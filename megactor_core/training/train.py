@@ -27,7 +27,7 @@ from tqdm import tqdm
 
 from ..cli import run_command
 from ..models import MegActorConfig, MegActorSigma, load_checkpoint, read_config, save_checkpoint
-from .config import TrainConfig
+from .config import RESUMABLE, TrainConfig
 from .ema import EMA
 from .losses import DiffusionObjective
 from .masks import eq2_attention_mask, loss_weights
@@ -152,6 +152,8 @@ def train(config: TrainConfig, *, callback: Callback | None = None) -> Path:
 
     saved = saved_steps(output)
     resumed = load_state(saved[-1], model, stage=config.stage, ema=ema, trained=list(trained)) if saved else None
+    if resumed is not None:
+        _check_resume(config, output, saved[-1])
     step_module, optimizer = accelerator.prepare(step_module, optimizer)
     step = 0
     if resumed is not None:
@@ -164,7 +166,7 @@ def train(config: TrainConfig, *, callback: Callback | None = None) -> Path:
         output.mkdir(parents=True, exist_ok=True)
         (output / "config.json").write_text(json.dumps(config.to_dict(), indent=2))
     if config.log_with:
-        accelerator.init_trackers(f"megactor_sigma_stage{config.stage}", config=_flat(config.to_dict()))
+        accelerator.init_trackers(f"megactor_sigma_stage{config.stage}", config=config.flat())
     preview = _preview_codec(config, accelerator)
 
     accum = config.gradient_accumulation
@@ -223,6 +225,28 @@ def train(config: TrainConfig, *, callback: Callback | None = None) -> Path:
     accelerator.wait_for_everyone()
     accelerator.end_training()
     return _export(output, model, ema, config, step) if accelerator.is_main_process else output
+
+
+def _check_resume(config: TrainConfig, output: Path, checkpoint: Path) -> None:
+    """Refuse to continue a run under settings other than those it was trained with (``config.json``, written
+    at every start), naming them, so a changed setting never silently mixes two runs in one output_dir."""
+    file = output / "config.json"
+    if not file.is_file():
+        return
+    try:
+        started = TrainConfig.from_dict(json.loads(file.read_text()))
+    except (ValueError, TypeError) as exc:  # JSONDecodeError is a ValueError
+        raise ValueError(f"{file}, the settings of the run in {output}, cannot be read ({exc}): restore it or "
+                         "use another output_dir") from exc
+    changes = config.resume_changes(started)
+    if changes:
+        listed = "; ".join(f"{name}: {then!r} -> {now!r}" for name, (then, now) in changes.items())
+        raise ValueError(
+            f"{output} holds a run trained with other settings ({listed}); resuming from {checkpoint.name} would "
+            f"continue it under the new ones. Rerun with the settings in {file}, or use another output_dir (its "
+            f"init may be {checkpoint / 'model.safetensors'} to start from this run's weights), or, to change "
+            f"them mid-run on purpose, write them into {file} first. A resume may change only "
+            f"{', '.join(sorted(RESUMABLE))}")
 
 
 def _check_data(samples: TrainingSamples, model_config: MegActorConfig) -> None:
@@ -325,16 +349,6 @@ def _export(output: Path, model: MegActorSigma, ema: EMA | None, config: TrainCo
     metadata = {"stage": str(config.stage), "step": str(step), "trained_from": Path(config.init).name,
                 "weights": "ema" if ema is not None else "last"}
     return save_checkpoint(model, path, metadata=metadata, weights=None if ema is None else ema.average)
-
-
-def _flat(data: dict, prefix: str = "") -> dict:
-    flat = {}
-    for key, value in data.items():
-        if isinstance(value, dict):
-            flat.update(_flat(value, f"{prefix}{key}."))
-        else:
-            flat[prefix + key] = value if isinstance(value, (int, float, str, bool)) else str(value)
-    return flat
 
 
 def main(argv: list[str] | None = None) -> int:
