@@ -7,7 +7,8 @@ Stage 1 trains the denoiser, reference transformer and driven encoder on face-dr
 controls; stage 2 adds zero-initialised audio attention and mixes visual / audio / mixed samples;
 stage 3 adds zero-initialised temporal modules and trains only them on clips. Each stage starts
 from the previous stage's output (stage 1 from ``init_from_pixart --no-audio --no-temporal``).
-Rerunning the same command resumes from the newest checkpoint in ``output_dir``.
+Rerunning the same command resumes from the newest checkpoint in ``output_dir``; one that changes a
+setting the run was trained with (other than its length, logging and checkpointing) is refused, naming it.
 """
 
 from __future__ import annotations
