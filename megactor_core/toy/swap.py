@@ -14,6 +14,7 @@ needs nothing but the frames' landmarks, as a real face-swap model would.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import math
 
 import numpy as np
@@ -41,12 +42,19 @@ def _aspect(flat: np.ndarray) -> float:
     """The face's height/width from the fixed points, whose face-unit ``y`` is ``u + aspect * v``: with the
     camera's ``y`` column ``A1``, ``flat = A0 x + A1 u + (aspect A1) v + A2 z + c`` is linear in
     ``A0, A1, aspect A1, A2, c``."""
+    solution = np.linalg.lstsq(_aspect_design(), flat[_FIXED], rcond=None)[0]
+    a1, scaled = solution[1], solution[2]
+    return float(scaled @ a1 / (a1 @ a1))
+
+
+@functools.cache
+def _aspect_design() -> np.ndarray:
+    """:func:`_aspect`'s least-squares design, the same for every frame (computed once: a third of a fit's time)."""
     one, two = _points(1.0, 1.0, 0.0)[_FIXED], _points(2.0, 1.0, 0.0)[_FIXED]
     base, v = 2 * one - two, two[:, 1] - one[:, 1]
     design = np.c_[base[:, 0], base[:, 1], v, base[:, 2], np.ones(len(base))]
-    solution = np.linalg.lstsq(design, flat[_FIXED], rcond=None)[0]
-    a1, scaled = solution[1], solution[2]
-    return float(scaled @ a1 / (a1 @ a1))
+    design.flags.writeable = False
+    return design
 
 
 def _linear(flat: np.ndarray, at0: np.ndarray, at1: np.ndarray) -> float:
