@@ -25,6 +25,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from ..atomic import atomic_write
 from ..cli import run_command
 from ..demo import TOY_CHECKPOINT
 from ..models import MegActorSigma, load_checkpoint, read_checkpoint, save_checkpoint
@@ -122,8 +123,8 @@ def _check_built_from(out: Path, recipe: Recipe) -> None:
             raise ValueError(f"{out} holds the codec, dataset and initial model of another recipe ({changed}); "
                              "use another --out, or delete it to start over")
     else:
-        out.mkdir(parents=True, exist_ok=True)
-        recorded.write_text(json.dumps(now, indent=2))
+        with atomic_write(recorded) as tmp:
+            Path(tmp).write_text(json.dumps(now, indent=2))
 
 
 def export_model(stage3: Path, recipe: Recipe, codec: LatentCodec, path: Path) -> Path:

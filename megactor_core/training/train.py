@@ -26,6 +26,7 @@ import torch
 from torch import nn
 from tqdm import tqdm
 
+from ..atomic import atomic_write
 from ..cli import run_command
 from ..models import MegActorConfig, MegActorSigma, load_checkpoint, read_config, save_checkpoint
 from .config import RESUMABLE, TrainConfig
@@ -164,8 +165,8 @@ def train(config: TrainConfig, *, callback: Callback | None = None) -> Path:
             accelerator.scaler.load_state_dict(resumed["scaler"])
         log.info("resuming stage %d from %s (step %d)", config.stage, saved[-1], step)
     if accelerator.is_main_process:
-        output.mkdir(parents=True, exist_ok=True)
-        (output / "config.json").write_text(json.dumps(config.to_dict(), indent=2))
+        with atomic_write(output / "config.json") as tmp:  # what a resume is checked against: never torn
+            Path(tmp).write_text(json.dumps(config.to_dict(), indent=2))
     if config.log_with:
         accelerator.init_trackers(f"megactor_sigma_stage{config.stage}", config=config.flat())
     preview = _preview_codec(config, accelerator)
