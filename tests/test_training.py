@@ -282,6 +282,20 @@ def test_resume_refuses_changed_settings_and_names_them(dataset, init, tmp_path)
         train(settings(1, init, dataset, out, steps=5))
 
 
+def test_resume_changes_compare_values_not_their_text():
+    """A setting one side lacks (a ``mix.regions`` entry) shows as ``(not set)``, a null as None; a config read back
+    from its JSON (lists where the code has tuples) is no change."""
+    base = dict(stage=2, init="a", data="b", output_dir="c", train_only=("audio_attn",),
+                mix=dict(regions=dict(mouth=1.0)), augment=dict(scale=(0.9, 1.1)))
+    started = TrainConfig.from_dict(base)
+    assert TrainConfig.from_dict(json.loads(json.dumps(started.to_dict()))).resume_changes(started) == {}
+    changed = TrainConfig.from_dict({**base, "mix": dict(regions=dict(eyes=1.0)),
+                                     "augment": dict(scale=(0.9, 1.1), face_swap="megactor_core.toy.swap:face_swap")})
+    listed = {name: tuple(map(repr, values)) for name, values in changed.resume_changes(started).items()}
+    assert listed == {"mix.regions.eyes": ("(not set)", "1.0"), "mix.regions.mouth": ("1.0", "(not set)"),
+                      "augment.face_swap": ("None", "'megactor_core.toy.swap:face_swap'")}
+
+
 def test_learning_rate_schedules():
     peak = 1e-3
     assert [learning_rate_at(s, peak=peak, steps=6, schedule="cosine", warmup=2) for s in range(1, 7)] == \

@@ -27,6 +27,16 @@ RESUMABLE = frozenset({"output_dir", "steps", "num_workers", "gradient_checkpoin
                        "preview_metrics"})
 
 
+class _NotSet:
+    """A setting one of two compared configs lacks; shown as such in messages."""
+
+    def __repr__(self) -> str:
+        return "(not set)"
+
+
+NOT_SET = _NotSet()
+
+
 @dataclass
 class MixConfig:
     """What each training sample holds.
@@ -187,29 +197,31 @@ class TrainConfig:
         data["augment"]["scale"] = list(self.augment.scale)
         return data
 
-    def flat(self) -> dict[str, bool | int | float | str]:
-        """Every setting under its dotted name (``mix.regions.eyes``), lists and nulls written as text: what
-        experiment trackers take, and what :meth:`resume_changes` compares."""
+    def flat(self, as_text: bool = True) -> dict[str, Any]:
+        """Every setting under its dotted name (``mix.regions.eyes``); ``as_text`` writes lists and nulls as text,
+        as experiment trackers take them."""
         def walk(data: dict[str, Any], prefix: str) -> dict[str, Any]:
             flat = {}
             for key, value in data.items():
                 if isinstance(value, dict):
                     flat.update(walk(value, f"{prefix}{key}."))
                 else:
-                    flat[prefix + key] = value if isinstance(value, bool | int | float | str) else str(value)
+                    keep = not as_text or isinstance(value, bool | int | float | str)
+                    flat[prefix + key] = value if keep else str(value)
             return flat
 
         return walk(self.to_dict(), "")
 
     def resume_changes(self, started: TrainConfig) -> dict[str, tuple[Any, Any]]:
         """The settings, by dotted name, in which this run differs from ``started`` (the settings its output_dir
-        was trained with) other than those a resume may change (:data:`RESUMABLE`): ``{name: (then, now)}``."""
-        then, now = started.flat(), self.flat()
+        was trained with) other than those a resume may change (:data:`RESUMABLE`): ``{name: (then, now)}``, with
+        :data:`NOT_SET` for a setting one side lacks (a ``mix.regions`` entry)."""
+        then, now = started.flat(as_text=False), self.flat(as_text=False)
         for name in ("init", "data"):  # another spelling of the same file is no change
             then[name], now[name] = (os.path.realpath(os.path.expanduser(v)) for v in (then[name], now[name]))
         names = [*now, *(name for name in then if name not in now)]  # a mix.regions key may be in one only
-        return {name: (then.get(name), now.get(name)) for name in names
-                if name not in RESUMABLE and then.get(name) != now.get(name)}
+        return {name: (then.get(name, NOT_SET), now.get(name, NOT_SET)) for name in names
+                if name not in RESUMABLE and then.get(name, NOT_SET) != now.get(name, NOT_SET)}
 
 
 def _build(cls: type, data: dict[str, Any], prefix: str) -> Any:
