@@ -345,7 +345,7 @@ def test_reproduction_runs_end_to_end_at_a_tiny_scale(tmp_path, capsys):
 
     recipe = ('{"codec": "dct", "width": 64, "heads": 4, "steps": [3, 3, 2], "identities": 2, '
               '"videos_per_identity": 1, "frames": 50, "clip_frames": 25, '
-              '"batch_size": 2, "samples_per_reference": 2, "stage3_clip_frames": 4, "test_identities": 1, '
+              '"batch_size": 2, "samples_per_reference": [2, 1], "stage3_clip_frames": 4, "test_identities": 1, '
               '"leakage_cases": 2, "test_frames": 10, '
               '"sample_steps": 2, "lr_schedule": "linear", "warmup_steps": 1, "snr_gamma": 0.5, '
               '"mix": [0.3, 0.2, 0.5], "stage2_train_only": ["audio_attn"]}')
@@ -360,7 +360,8 @@ def test_reproduction_runs_end_to_end_at_a_tiny_scale(tmp_path, capsys):
                '{"codec": "vae"}': "codec must be 'dct' or 'conv', got 'vae'",
                '{"codec": "conv", "codec_steps": 0}': "codec_channels, codec_steps and codec_identities must be",
                '{"face_swap": 1.5}': "face_swap must be a share in [0, 1], got 1.5",
-               '{"samples_per_reference": 3}': "samples_per_reference (3) must divide batch_size (16)",
+               '{"samples_per_reference": [1, 3]}': "samples_per_reference (3) must divide batch_size (16)",
+               '{"samples_per_reference": 4}': "samples_per_reference must be two sample counts (stages 1 and 2)",
                '{"steps": [5, 5, 2], "warmup_steps": 2}':
                    "warmup_steps must be in [0, the shortest stage's steps), got 2"}
     for bad, message in refused.items():
@@ -397,8 +398,9 @@ def test_reproduction_runs_end_to_end_at_a_tiny_scale(tmp_path, capsys):
         mix = written["mix"]
         # Every stage trains on half its driving clips face-swapped to another person (the recipe's default).
         assert (written["augment"]["face_swap"], written["augment"]["face_swap_probability"]) == (FACE_SWAP, 0.5)
-        # Stages 1 and 2 share each reference between two samples; stage 3's clips each draw their own.
-        assert written["samples_per_reference"] == (1 if run == "stage3" else 2)
+        # Stage 1 shares each reference between two samples (the recipe's first count), stage 2 and the leakage
+        # study's pair do not (its second); stage 3's clips each draw their own.
+        assert written["samples_per_reference"] == (2 if run == "stage1" else 1)
         if run != "stage1":  # stage 1 has no audio, so no modality mix
             assert [mix["visual"], mix["audio"], mix["mixed"]] == [0.3, 0.2, 0.5]
             assert mix["mixed_keep"] == ("both" if run == "ablation" else "eyes")

@@ -34,9 +34,9 @@ class Recipe:
     clip_frames: int = 50
     steps: tuple[int, int, int] = (7000, 1600, 500)  # docs/toy.md: a longer stage 1 copies the reference better
     batch_size: int = 16
-    # Stages 1 and 2: consecutive samples sharing one clip and reference frame, encoded once for them
+    # Stages 1 and 2's consecutive samples sharing one clip and reference frame, encoded once for them
     # (TrainConfig.samples_per_reference; docs/toy.md).
-    samples_per_reference: int = 1
+    samples_per_reference: tuple[int, int] = (1, 1)
     learning_rate: float = 1e-3  # docs/toy.md: copies the reference better than 5e-4
     lr_schedule: str = "constant"  # each stage's (training/schedule.py); docs/toy.md: cosine did no better
     warmup_steps: int = 100  # each stage's
@@ -77,6 +77,9 @@ class Recipe:
                              f"{self.codec_channels}, {self.codec_steps}, {self.codec_identities}")
         if not 0 <= self.face_swap <= 1:
             raise ValueError(f"face_swap must be a share in [0, 1], got {self.face_swap}")
+        if not isinstance(self.samples_per_reference, tuple) or len(self.samples_per_reference) != 2:
+            raise ValueError("samples_per_reference must be two sample counts (stages 1 and 2), got "
+                             f"{self.samples_per_reference}")
         if len(self.mix) != 3:
             raise ValueError(f"mix must be three shares (visual, audio, mixed), got {self.mix}")
         self.model_config()  # a width the heads do not divide fails here, before any data is written
@@ -84,9 +87,11 @@ class Recipe:
         # Bad shares of the mix, a stage2_train_only that is no list and a samples_per_reference that does not
         # divide the batch fail as a stage-2 config would; a part that names no parameter fails as the trainer would.
         mix = dict(zip(MODALITIES, self.mix, strict=True))
+        TrainConfig.from_dict(dict(stage=1, init="", data="", output_dir="", batch_size=self.batch_size,
+                                   samples_per_reference=self.samples_per_reference[0]))
         config = TrainConfig.from_dict(dict(stage=2, init="", data="", output_dir="", mix=mix,
                                             train_only=self.stage2_train_only, batch_size=self.batch_size,
-                                            samples_per_reference=self.samples_per_reference))
+                                            samples_per_reference=self.samples_per_reference[1]))
         with torch.device("meta"):  # names only: no weights allocated or initialised
             stage2 = MegActorSigma(self.model_config().replace(use_audio=True))
         trained_parameters(stage2, 2, config.train_only)

@@ -95,15 +95,16 @@ def train_all(out: Path, recipe: Recipe) -> tuple[dict[str, Path], LatentCodec, 
 
     s1, s2, s3 = recipe.steps
     mix = dict(zip(MODALITIES, recipe.mix, strict=True))
-    shared = dict(samples_per_reference=recipe.samples_per_reference)  # stages 1 and 2, one target frame each
-    trained = {"stage1": run(1, init, "stage1", s1, **shared)}
+    k1, k2 = recipe.samples_per_reference  # stages 1 and 2, one target frame each
+    trained = {"stage1": run(1, init, "stage1", s1, samples_per_reference=k1)}
     trained["stage2"] = run(2, trained["stage1"], "stage2", s2, mix=mix, train_only=recipe.stage2_train_only,
-                            **shared)
+                            samples_per_reference=k2)
     # The leakage study's pair trains every weight, as the paper's stage 2 does; without modality decoupling
     # the mixed samples show the whole face (mouth included) beside the audio.
-    trained["decoupled"] = (run(2, trained["stage1"], "decoupled", s2, mix=mix, **shared)
+    trained["decoupled"] = (run(2, trained["stage1"], "decoupled", s2, mix=mix, samples_per_reference=k2)
                             if recipe.stage2_train_only else trained["stage2"])
-    trained["ablation"] = run(2, trained["stage1"], "ablation", s2, mix=dict(mix, mixed_keep="both"), **shared)
+    trained["ablation"] = run(2, trained["stage1"], "ablation", s2, mix=dict(mix, mixed_keep="both"),
+                              samples_per_reference=k2)
     trained["stage3"] = run(3, trained["stage2"], "stage3", s3, batch_size=max(recipe.batch_size // 4, 1),
                             learning_rate=recipe.stage3_learning_rate,
                             mix=dict(mix, clip_frames=recipe.stage3_clip_frames))
