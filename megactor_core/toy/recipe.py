@@ -85,8 +85,9 @@ class Recipe:
             raise ValueError(f"mix must be three shares (visual, audio, mixed), got {self.mix}")
         self.model_config()  # a width the heads do not divide fails here, before any data is written
         DiffusionObjective(self.model_config().prediction_type, snr_gamma=self.snr_gamma)  # so does a bad snr_gamma
-        # Bad shares of the mix, a stage2_train_only that is no list and a samples_per_reference that does not
-        # divide the batch fail as a stage-2 config would; a part that names no parameter fails as the trainer would.
+        # A samples_per_reference that does not divide the batch fails as that stage's config would; bad shares of
+        # the mix and a stage2_train_only that is no list as a stage-2 config would; a part that names no parameter
+        # as the trainer would.
         mix = dict(zip(MODALITIES, self.mix, strict=True))
         TrainConfig.from_dict(dict(stage=1, init="", data="", output_dir="", batch_size=self.batch_size,
                                    samples_per_reference=self.samples_per_reference[0]))

@@ -30,7 +30,7 @@ from ..cli import run_command
 from ..demo import TOY_CHECKPOINT
 from ..models import MegActorSigma, load_checkpoint, read_checkpoint, save_checkpoint
 from ..pipeline.codec import LatentCodec
-from ..training.config import MODALITIES, TrainConfig
+from ..training.config import MODALITIES, NOT_SET, TrainConfig
 from ..training.train import train
 from .codec import DctCodec, codec_path, load_conv_codec, save_conv_codec, train_conv_codec
 from .evaluate import evaluate
@@ -118,8 +118,8 @@ def _check_built_from(out: Path, recipe: Recipe) -> None:
     now = dataclasses.asdict(recipe)
     if recorded.is_file():
         then = json.loads(recorded.read_text())
-        changed = "; ".join(f"{name}: {then.get(name)!r} -> {now[name]!r}" for name in BUILT_FROM
-                            if then.get(name) != now[name])
+        changed = "; ".join(f"{name}: {then.get(name, NOT_SET)!r} -> {now[name]!r}" for name in BUILT_FROM
+                            if then.get(name, NOT_SET) != now[name])
         if changed:
             raise ValueError(f"{out} holds the codec, dataset and initial model of another recipe ({changed}); "
                              "use another --out, or delete it to start over")

@@ -220,8 +220,8 @@ class TrainConfig:
         for name in ("init", "data"):  # another spelling of the same file is no change
             then[name], now[name] = (os.path.realpath(os.path.expanduser(v)) for v in (then[name], now[name]))
         names = [*now, *(name for name in then if name not in now)]  # a mix.regions key may be in one only
-        return {name: (then.get(name, NOT_SET), now.get(name, NOT_SET)) for name in names
-                if name not in RESUMABLE and then.get(name, NOT_SET) != now.get(name, NOT_SET)}
+        pairs = {name: (then.get(name, NOT_SET), now.get(name, NOT_SET)) for name in names if name not in RESUMABLE}
+        return {name: pair for name, pair in pairs.items() if pair[0] != pair[1]}
 
 
 def _build(cls: type, data: dict[str, Any], prefix: str) -> Any:
