@@ -201,10 +201,20 @@ def run(args: argparse.Namespace) -> Path:
     from .models import MegActorSigma, load_model
     from .video_io import read_audio, read_video, write_video
 
+    chosen = dict(steps=args.steps, scheduler=args.scheduler, zero_terminal_snr=args.zero_terminal_snr,
+                  audio_scale=args.audio_scale, seed=args.seed, window=args.window, extend=args.extend,
+                  audio_end=args.audio_end)
+    if args.guidance_scale is not None:
+        chosen["guidance_scale"] = args.guidance_scale
+    if args.release_settings:
+        settings = release_settings(**chosen)
+    else:
+        settings = SamplerSettings(**chosen, overlap=min(args.overlap, args.window - 1))
     device = torch.device(args.device)
     dtype = parse_dtype(args.dtype) if args.dtype else (torch.float16 if device.type == "cuda" else torch.float32)
     offload = device.type == "cuda" if args.offload is None else args.offload
     model = load_model(args.checkpoint, device="cpu" if offload else device, dtype=dtype)
+    settings.check(model.config.noise_schedule)  # before the videos, Whisper and the VAE
     fps = model.config.fps
     dwpose = DWPose(*args.dwpose) if args.dwpose else None
     reference = prepare_reference(args, dwpose)
@@ -223,15 +233,6 @@ def run(args: argparse.Namespace) -> Path:
     if args.compile:
         model.compile_blocks()
     codec = DiffusersVAE(load_sd_vae(args.vae).to(dtype=dtype), device=device, offload=offload)
-    chosen = dict(steps=args.steps, scheduler=args.scheduler, zero_terminal_snr=args.zero_terminal_snr,
-                  audio_scale=args.audio_scale, seed=args.seed, window=args.window, extend=args.extend,
-                  audio_end=args.audio_end)
-    if args.guidance_scale is not None:
-        chosen["guidance_scale"] = args.guidance_scale
-    if args.release_settings:
-        settings = release_settings(**chosen)
-    else:
-        settings = SamplerSettings(**chosen, overlap=min(args.overlap, args.window - 1))
     with progress_bar("denoising", "window") as progress:
 
         latents = sample_video(model, codec, reference.image, settings, audio=audio, driving=driving,

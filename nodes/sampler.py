@@ -113,6 +113,7 @@ class MegActorSampler(io.ComfyNode):
                                    init_from_reference=init_from_reference,
                                    uncond_without_reference=uncond_without_reference, extend=extend,
                                    audio_end=audio_end)
+        settings.check(model.model.config.noise_schedule)  # before ComfyUI loads the models
         codec = ComfyVAE(vae)
         # Both at once, so encoding the reference with the VAE does not push the model out again; with
         # room kept for a window's activations. Whole if it fits, else (or with --lowvram) ComfyUI

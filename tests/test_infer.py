@@ -131,6 +131,20 @@ def test_failure_leaves_no_file(files, tmp_path, capsys, monkeypatch):
     assert list(tmp_path.iterdir()) == []
 
 
+def test_sampler_settings_are_refused_before_the_inputs_are_read(files, tmp_path, capsys, monkeypatch):
+    d, _, _ = files
+
+    def read_video(*args, **kwargs):
+        raise AssertionError("the driving video was read for settings that cannot run")
+
+    monkeypatch.setattr("megactor_core.video_io.read_video", read_video)
+    args = base(d)
+    args[args.index("--steps") + 1] = "1"
+    assert infer.main(args + ["--driving", str(d / "driving.mp4"), "--out", str(tmp_path / "x.mp4")]) == 2
+    assert "error: 1 step of the 'ddim' scheduler starts at t = 0 of 0..999" in capsys.readouterr().err
+    assert list(tmp_path.iterdir()) == []
+
+
 def test_photo_without_a_face_is_named(files, tmp_path, capsys):
     d, _, _ = files
     nobody = stand_in_onnx(tmp_path / "nobody.onnx", [1, 3, 640, 640], {"output": raw_yolox_output()}, "images")

@@ -101,3 +101,12 @@ def test_mismatch_is_explained(plugin):
     with pytest.raises(ValueError, match="cut for 30 fps; this model generates at 25 fps"):
         run(plugin, "MegActorSampler", model, VAEStub(tiny_vae()), torch.rand(1, 64, 64, 3), 0, **SETTINGS,
             audio_features=features)
+
+
+def test_one_step_that_never_leaves_t_0_is_refused_before_loading(plugin):
+    """DDIM's single step sits at t = 0 (diffusers' leading spacing): refused before ComfyUI loads anything."""
+    model, _ = run(plugin, "MegActorLoadModel", "tiny.safetensors", "auto")
+    with pytest.raises(ValueError, match="1 step of the 'ddim' scheduler starts at t = 0 of 0..999"):
+        run(plugin, "MegActorSampler", model, VAEStub(tiny_vae()), torch.rand(1, 64, 64, 3), 0,
+            **{**SETTINGS, "steps": 1}, driving=torch.rand(3, 64, 64, 3))
+    assert sys.modules["comfy.model_management"].loaded == []

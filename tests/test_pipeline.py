@@ -9,12 +9,14 @@ import torch
 from megactor_core.audio import AudioFeatures
 from megactor_core.landmarks import MouthAttention
 from megactor_core.models import MegActorSigma
+from megactor_core.models.sd15.config import RELEASE_SCHEDULE
 from megactor_core.pipeline import (
     SCHEDULERS,
     DiffusersVAE,
     SamplerSettings,
     blend_weights,
     context_windows,
+    make_scheduler,
     match_controls,
     sample_video,
 )
@@ -167,6 +169,31 @@ def test_schedulers(model, codec, name, zero_snr):
             sample_video(model, codec, reference(), settings, audio=audio(3))
 
 
+@pytest.mark.parametrize("name", sorted(SCHEDULERS))
+@pytest.mark.parametrize("zero_snr", [False, True])
+def test_one_step_is_refused_only_where_it_stays_at_t_0(name, zero_snr):
+    """diffusers' leading (DDIM) and linspace (Euler) spacings put one step at t = 0; DPM++ and the
+    trailing spacing of zero terminal SNR start it at the noisy end, and two steps always do."""
+    stuck = name in ("ddim", "euler") and not zero_snr
+    one_step = SamplerSettings(steps=1, scheduler=name, zero_terminal_snr=zero_snr)
+    for schedule, first in ((None, 0), (RELEASE_SCHEDULE, 1)):  # the release: leading spacing offset by 1
+        if stuck:
+            with pytest.raises(ValueError, match=f"1 step of the '{name}' scheduler starts at t = {first} of 0..999"):
+                one_step.check(schedule)
+        else:
+            one_step.check(schedule)
+        SamplerSettings(steps=2, scheduler=name, zero_terminal_snr=zero_snr).check(schedule)
+
+
+def test_one_ddim_step_at_t_0_hands_the_noise_back():
+    """Why it is refused: whatever the model predicts, the step returns the starting noise almost unchanged."""
+    scheduler = make_scheduler("ddim")
+    scheduler.set_timesteps(1)
+    noise, prediction = torch.randn(2, 4, 8, 8), torch.randn(2, 4, 8, 8)
+    out = scheduler.step(prediction, scheduler.timesteps[0], noise).prev_sample
+    assert (out - noise).abs().max() < 0.02 * prediction.abs().max()
+
+
 def test_driving_frames_of_another_size_are_resized(model, codec):
     latents = sample_video(model, codec, reference(), FAST, driving=driving(3, size=96))
     assert latents.shape == (3, 4, 8, 8)
@@ -180,6 +207,8 @@ def test_driving_frames_of_another_size_are_resized(model, codec):
     (dict(audio=AudioFeatures(torch.zeros(3, 9, 12), 30.0, 4, (0,))), {},
      "cut for 30 fps; this model generates at 25 fps"),
     (dict(audio=audio(3)), dict(steps=0), "steps must be at least 1, got 0"),
+    (dict(audio=audio(3)), dict(steps=1, scheduler="euler"), "1 step of the 'euler' scheduler starts at t = 0 of"),
+    (dict(audio=audio(3)), dict(scheduler="heun"), "unknown scheduler 'heun'"),
     (dict(audio=audio(3)), dict(extend="bounce"), "extend must be one of"),
     (dict(audio=audio(3)), dict(audio_end="loop"), "audio_end must be one of"),
 ])

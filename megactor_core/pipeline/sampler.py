@@ -20,7 +20,7 @@ from ..landmarks import MouthAttention, mouth_attention_mask
 from ..models import AnyMegActor, MegActorSigma
 from ..progress import Progress
 from .codec import LatentCodec
-from .schedulers import make_scheduler
+from .schedulers import make_scheduler, steps_problem
 from .timeline import AUDIO_ENDS, EXTEND_POLICIES, extend_indices, video_length
 from .windows import blend_weights, context_windows, shifted_windows
 
@@ -58,11 +58,15 @@ class SamplerSettings:
     extend: str = "pingpong"
     audio_end: str = "silence"
 
-    def check(self) -> None:
-        """A clear error for a setting no run can use."""
+    def check(self, schedule: dict | None = None) -> None:
+        """A clear error for a setting no run can use, on a model with this ``noise_schedule``
+        (default PixArt-α's)."""
         problems = []
         if self.steps < 1:
             problems.append(f"steps must be at least 1, got {self.steps}")
+        elif problem := steps_problem(self.scheduler, self.steps, zero_terminal_snr=self.zero_terminal_snr,
+                                      schedule=schedule):
+            problems.append(problem)
         if self.window < 1 or not 0 <= self.overlap < self.window:
             problems.append(f"window must be at least 1 and overlap within 0..window-1, got window {self.window}, "
                             f"overlap {self.overlap}")
@@ -167,7 +171,7 @@ def sample_video(
     """
     device = torch.device(device)
     dtype = next(model.parameters()).dtype
-    settings.check()
+    settings.check(model.config.noise_schedule)
     reference = check_reference(reference)
     if audio is not None and abs(audio.fps - model.config.fps) > 1e-3:
         raise ValueError(f"the audio features were cut for {audio.fps:g} fps; this model generates at "

@@ -32,3 +32,24 @@ def make_scheduler(name: str, *, prediction_type: str = "epsilon", zero_terminal
     import diffusers
 
     return getattr(diffusers, SCHEDULERS[name])(**options)
+
+
+
+def steps_problem(name: str, steps: int, *, zero_terminal_snr: bool = False,
+                  schedule: dict | None = None) -> str | None:
+    """Why ``steps`` steps of scheduler ``name`` on ``schedule`` cannot sample from noise, or None.
+
+    Sampling starts from pure noise, so its first step must lie in the schedule's noisy half.
+    diffusers' "leading" (DDIM) and "linspace" (Euler) spacings put a single step at t = 0 (t = 1
+    with the SD1.5 release's offset), where the model takes the noise for an almost clean latent
+    and hands it back; two steps or more, DPM-Solver++ and trailing spacing start at t >= T/2.
+    """
+    scheduler = make_scheduler(name, prediction_type="v_prediction" if zero_terminal_snr else "epsilon",
+                               zero_terminal_snr=zero_terminal_snr, schedule=schedule)
+    scheduler.set_timesteps(steps)
+    first, last = int(scheduler.timesteps[0]), scheduler.config.num_train_timesteps - 1
+    if first >= last / 2:
+        return None
+    return (f"{steps} step{'s' * (steps > 1)} of the {name!r} scheduler start{'s' * (steps == 1)} at t = {first} of "
+            f"0..{last} (diffusers' {scheduler.config.timestep_spacing!r} timestep spacing), where the latent is "
+            "almost clean, so the starting noise comes back as noise: use at least 2 steps, or the 'dpmpp' scheduler")
