@@ -34,7 +34,6 @@ def make_scheduler(name: str, *, prediction_type: str = "epsilon", zero_terminal
     return getattr(diffusers, SCHEDULERS[name])(**options)
 
 
-
 def steps_problem(name: str, steps: int, *, zero_terminal_snr: bool = False,
                   schedule: dict | None = None) -> str | None:
     """Why ``steps`` steps of scheduler ``name`` on ``schedule`` cannot sample from noise, or None.
