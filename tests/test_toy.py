@@ -361,6 +361,7 @@ def test_reproduction_runs_end_to_end_at_a_tiny_scale(tmp_path, capsys):
                '{"codec": "conv", "codec_steps": 0}': "codec_channels, codec_steps and codec_identities must be",
                '{"face_swap": 1.5}': "face_swap must be a share in [0, 1], got 1.5",
                '{"samples_per_reference": [1, 3]}': "samples_per_reference (3) must divide batch_size (16)",
+               '{"sample_steps": 1}': "1 step of the 'ddim' scheduler starts at t = 0 of 0..999",
                '{"samples_per_reference": 4}': "samples_per_reference must be two sample counts (stages 1 and 2)",
                '{"steps": [5, 5, 2], "warmup_steps": 2}':
                    "warmup_steps must be in [0, the shortest stage's steps), got 2"}

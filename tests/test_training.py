@@ -16,6 +16,7 @@ import pytest
 import torch
 
 from megactor_core.models import MegActorSigma, load_checkpoint, read_checkpoint, save_checkpoint
+from megactor_core.pipeline import sample_video
 from megactor_core.training.config import TrainConfig
 from megactor_core.training.losses import DiffusionObjective
 from megactor_core.training.samples import TrainingSamples
@@ -341,6 +342,30 @@ def test_previews_are_written(dataset, init, tmp_path):
 
     grid = cv2.imread(str(out / "previews" / "step-00000002.png"))
     assert grid.shape == (64, 4 * 64, 3)  # reference | driving | generated | target
+
+
+def test_previews_of_a_zero_terminal_snr_run_sample_on_its_schedule(dataset, tmp_path, monkeypatch):
+    from megactor_core.training import previews
+
+    torch.manual_seed(0)
+    v_init = save_checkpoint(MegActorSigma(tiny_config(use_audio=False, use_temporal=False,
+                                                       prediction_type="v_prediction")), tmp_path / "v.safetensors")
+    tiny_vae().save_pretrained(tmp_path / "vae")
+    used = []
+
+    def recording(*args, **kwargs):
+        used.append(args[3])
+        return sample_video(*args, **kwargs)
+
+    monkeypatch.setattr(previews, "sample_video", recording)
+    train(settings(1, v_init, dataset, tmp_path / "run", steps=2, preview_every=2, preview_vae=str(tmp_path / "vae"),
+                   preview_steps=2, zero_terminal_snr=True))
+    assert [(s.steps, s.zero_terminal_snr) for s in used] == [(2, True)]
+def test_preview_steps_that_cannot_sample_are_refused_before_training(dataset, init, tmp_path):
+    """One DDIM step sits at t = 0: refused with the config, not at the first preview mid-run."""
+    with pytest.raises(ValueError, match="preview_steps: 1 step of the 'ddim' scheduler starts at t = 0"):
+        settings(1, init, dataset, tmp_path / "run", preview_steps=1)
+    assert not (tmp_path / "run").exists()
 
 
 def test_previews_are_measured_with_the_metric_files_at_hand(dataset, init, tmp_path):

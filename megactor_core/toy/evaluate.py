@@ -12,7 +12,7 @@ import torch
 from ..landmarks import MouthAttention, amplify_motion, face_drop
 from ..models import load_checkpoint
 from ..pipeline.codec import LatentCodec
-from ..pipeline.sampler import SamplerSettings, sample_video
+from ..pipeline.sampler import sample_video
 from ..progress import Progress
 from . import measure
 from .codec import model_codec
@@ -97,8 +97,7 @@ class Sampler:
         if audio:
             video = ToyVideo(case.identity, case.driver.signals, case.driver.frames, case.driver.landmarks, case.audio)
             features = audio_features(self.whisper, video)
-        settings = SamplerSettings(steps=self.recipe.sample_steps, scheduler=self.recipe.sample_scheduler,
-                                   guidance_scale=self.recipe.guidance, audio_scale=audio_scale, seed=self.sample_seed)
+        settings = self.recipe.sampler_settings(audio_scale, self.sample_seed)
         latents = sample_video(self.model, self.codec, torch.from_numpy(case.reference).float() / 255, settings,
                                audio=features, driving=driving, mouth_attention=mouth, frames=len(case.truth),
                                progress=progress)

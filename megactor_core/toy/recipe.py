@@ -7,6 +7,7 @@ from dataclasses import dataclass
 import torch
 
 from ..models import MegActorConfig, MegActorSigma
+from ..pipeline import SamplerSettings
 from ..training.config import MODALITIES, TrainConfig
 from ..training.losses import DiffusionObjective
 from ..training.train import trained_parameters
@@ -84,6 +85,7 @@ class Recipe:
         if len(self.mix) != 3:
             raise ValueError(f"mix must be three shares (visual, audio, mixed), got {self.mix}")
         self.model_config()  # a width the heads do not divide fails here, before any data is written
+        self.sampler_settings().check(self.model_config().noise_schedule)  # so does one DDIM step, before training
         DiffusionObjective(self.model_config().prediction_type, snr_gamma=self.snr_gamma)  # so does a bad snr_gamma
         # A samples_per_reference that does not divide the batch fails as that stage's config would; bad shares of
         # the mix and a stage2_train_only that is no list as a stage-2 config would; a part that names no parameter
@@ -97,6 +99,11 @@ class Recipe:
         with torch.device("meta"):  # names only: no weights allocated or initialised
             stage2 = MegActorSigma(self.model_config().replace(use_audio=True))
         trained_parameters(stage2, 2, config.train_only)
+
+    def sampler_settings(self, audio_scale: float = 1.0, seed: int = 0) -> SamplerSettings:
+        """How the evaluation samples."""
+        return SamplerSettings(steps=self.sample_steps, scheduler=self.sample_scheduler, guidance_scale=self.guidance,
+                               audio_scale=audio_scale, seed=seed)
 
     @property
     def conv_codec(self) -> ConvCodecConfig:

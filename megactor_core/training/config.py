@@ -136,6 +136,13 @@ class TrainConfig:
                      "log_every", "preview_steps"):
             if getattr(self, name) < 1:
                 problems.append(f"{name} must be at least 1, got {getattr(self, name)}")
+        if self.preview_steps >= 1:
+            from .previews import preview_settings
+
+            try:
+                preview_settings(self).check()
+            except ValueError as exc:
+                problems.append(f"preview_steps: {exc}")
         if self.samples_per_reference >= 1 and self.batch_size % self.samples_per_reference:
             problems.append(f"samples_per_reference ({self.samples_per_reference}) must divide batch_size "
                             f"({self.batch_size}), so a batch holds whole groups sharing a reference")

@@ -319,7 +319,7 @@ def _write_preview(output: Path, step: int, model: MegActorSigma, samples: Train
     preview = samples.preview(0)
     model.eval()
     try:
-        generated = sample_preview(model, tools.codec, preview, steps=config.preview_steps, device=accelerator.device)
+        generated = sample_preview(model, tools.codec, preview, config, device=accelerator.device)
     finally:
         model.train()
     write_preview(output / "previews" / f"step-{step:08d}.png", preview, generated)
