@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from ..landmarks.face_drop import KEEP_CHOICES
+from ..pipeline.sampler import SamplerSettings
 from .schedule import SCHEDULES
 
 STAGES = (1, 2, 3)
@@ -137,10 +138,8 @@ class TrainConfig:
             if getattr(self, name) < 1:
                 problems.append(f"{name} must be at least 1, got {getattr(self, name)}")
         if self.preview_steps >= 1:
-            from .previews import preview_settings
-
             try:
-                preview_settings(self).check()
+                self.preview_settings().check()
             except ValueError as exc:
                 problems.append(f"preview_steps: {exc}")
         if self.samples_per_reference >= 1 and self.batch_size % self.samples_per_reference:
@@ -170,6 +169,12 @@ class TrainConfig:
             problems.append(f"augment.min_resolution must be in (0, 1], got {self.augment.min_resolution}")
         if problems:
             raise ValueError("invalid training config: " + "; ".join(problems))
+
+    def preview_settings(self, frames: int = 1) -> SamplerSettings:
+        """How previews sample: DDIM at ``preview_steps`` on the schedule the run trains (zero terminal
+        SNR when it trains with it), the whole clip in one window."""
+        return SamplerSettings(steps=self.preview_steps, zero_terminal_snr=self.zero_terminal_snr,
+                               window=max(frames, 1), overlap=0)
 
     @property
     def frames_per_sample(self) -> int:

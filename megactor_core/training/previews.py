@@ -13,18 +13,11 @@ import torch
 from ..atomic import atomic_write
 from ..audio import AudioFeatures
 from ..models import MegActorSigma
-from ..pipeline import LatentCodec, SamplerSettings, sample_video
+from ..pipeline import LatentCodec, sample_video
 from .config import TrainConfig
 from .samples import Preview
 
 MAX_ROWS = 4
-
-
-def preview_settings(config: TrainConfig, frames: int = 1) -> SamplerSettings:
-    """How previews sample: DDIM at ``preview_steps`` on the schedule the run trains (zero terminal
-    SNR when it trains with it), the whole clip in one window."""
-    return SamplerSettings(steps=config.preview_steps, zero_terminal_snr=config.zero_terminal_snr,
-                           window=max(frames, 1), overlap=0)
 
 
 def sample_preview(model: MegActorSigma, codec: LatentCodec, preview: Preview, config: TrainConfig, *,
@@ -32,7 +25,7 @@ def sample_preview(model: MegActorSigma, codec: LatentCodec, preview: Preview, c
     """Animate ``preview``'s reference with its controls: frames ``[F, H, W, 3]`` in 0..1."""
     frames = preview.targets.shape[0]
     audio = None if preview.audio is None else AudioFeatures(preview.audio, preview.fps, context=0, layers=(0,))
-    settings = preview_settings(config, frames)
+    settings = config.preview_settings(frames)
     latents = sample_video(model, codec, preview.reference, settings, audio=audio, driving=preview.driving,
                            mouth_attention=preview.mouth_attention, frames=frames, device=device)
     return codec.decode(latents)
