@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import numpy as np
 import pytest
 import torch
@@ -192,6 +194,20 @@ def test_one_ddim_step_at_t_0_hands_the_noise_back():
     noise, prediction = torch.randn(2, 4, 8, 8), torch.randn(2, 4, 8, 8)
     out = scheduler.step(prediction, scheduler.timesteps[0], noise).prev_sample
     assert (out - noise).abs().max() < 0.02 * prediction.abs().max()
+
+
+def test_a_vae_of_another_family_is_named(model):
+    """A VAE whose latents have other channels (e.g. 16, as SD3's or Flux's) or another scale is refused
+    with the shapes, not with a shape error inside the model."""
+    from diffusers import AutoencoderKL
+
+    for channels, levels, shape in ((16, 4, (1, 16, 8, 8)), (4, 5, (1, 4, 4, 4))):
+        vae = AutoencoderKL(latent_channels=channels, block_out_channels=(8,) * levels, layers_per_block=1,
+                            down_block_types=("DownEncoderBlock2D",) * levels, norm_num_groups=4,
+                            up_block_types=("UpDecoderBlock2D",) * levels).eval()
+        with pytest.raises(ValueError, match=re.escape(f"the VAE encodes the 64x64 reference as latents {shape}; "
+                                                       "this model takes (1, 4, 8, 8)")):
+            sample_video(model, DiffusersVAE(vae), reference(), FAST, audio=audio(3))
 
 
 def test_driving_frames_of_another_size_are_resized(model, codec):

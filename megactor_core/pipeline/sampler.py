@@ -190,8 +190,14 @@ def sample_video(
     if audio is not None and audio.features.shape[-1] != model.config.audio_dim:
         raise ValueError(f"audio features are {audio.features.shape[-1]} wide; this model's audio attention takes "
                          f"{model.config.audio_dim} (encode with the Whisper size it was trained with)")
+    reference_latents = codec.encode(reference)
+    expected = (1, model.config.latent_channels, h, w)
+    if tuple(reference_latents.shape) != expected:
+        raise ValueError(f"the VAE encodes the {w * 8}x{h * 8} reference as latents {tuple(reference_latents.shape)}; "
+                         f"this model takes {expected}, {expected[1]} channels at 1/8 of the size: use the VAE it was "
+                         "trained with (the SD VAE, sd-vae-ft-mse, for MegActor-Σ), not one of another model family")
     scale = model.config.vae_scaling_factor
-    reference_latents = codec.encode(reference).to(device) * scale
+    reference_latents = reference_latents.to(device) * scale
     ref_features = model.encode_reference(reference_latents.to(dtype))
     driven = None if driving is None else encode_driving(model, driving, (h * 8, w * 8), device, dtype)
     audio_tokens = None if audio is None else audio.features.to(device, dtype)[None]
