@@ -43,6 +43,8 @@ def steps_problem(name: str, steps: int, *, zero_terminal_snr: bool = False,
     with the SD1.5 release's offset), where the model takes the noise for an almost clean latent
     and hands it back; two steps or more, DPM-Solver++ and trailing spacing start at t >= T/2.
     """
+    # The prediction type does not move the timesteps; v only lets make_scheduler accept zero terminal SNR
+    # (a model that predicts epsilon is refused there when sampling, with its own message).
     scheduler = make_scheduler(name, prediction_type="v_prediction" if zero_terminal_snr else "epsilon",
                                zero_terminal_snr=zero_terminal_snr, schedule=schedule)
     scheduler.set_timesteps(steps)
